@@ -1,0 +1,3 @@
+from otphub.cli import main
+
+main()

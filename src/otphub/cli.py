@@ -1,0 +1,251 @@
+"""The ``otphub`` command. Scripts rely on its exact shape: ``--json`` prints one JSON
+object on stdout, every message goes to stderr, bad input exits non-zero and changes
+nothing."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import sys
+from collections.abc import Awaitable, Callable
+from typing import Annotated, NoReturn, TypeVar
+
+import typer
+from pydantic import ValidationError
+
+from otphub.config import Settings
+from otphub.domain import errors
+from otphub.services import accounts, inventory
+from otphub.services import audit as audit_service
+from otphub.services.runtime import Runtime, build_runtime
+
+app = typer.Typer(
+    help="OTPHub: an SMS-activation server (sms-activate protocol).",
+    no_args_is_help=True,
+    add_completion=False,
+)
+provider_app = typer.Typer(help="Providers: the owners of SIM banks.", no_args_is_help=True)
+offer_app = typer.Typer(help="Offers: what a provider sells, at what price.", no_args_is_help=True)
+number_app = typer.Typer(help="Numbers: the SIMs of a provider.", no_args_is_help=True)
+customer_app = typer.Typer(help="Customers: who buys activations.", no_args_is_help=True)
+app.add_typer(provider_app, name="provider")
+app.add_typer(offer_app, name="offer")
+app.add_typer(number_app, name="number")
+app.add_typer(customer_app, name="customer")
+
+T = TypeVar("T")
+
+
+def fail(message: str) -> NoReturn:
+    typer.echo(f"error: {message}", err=True)
+    raise typer.Exit(code=1)
+
+
+def settings() -> Settings:
+    try:
+        return Settings()
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"OTPHUB_{'_'.join(str(p) for p in e['loc']).upper()}: {e['msg']}" for e in exc.errors()
+        )
+        fail(f"bad setting: {problems}")
+
+
+def run(use_case: Callable[[Runtime], Awaitable[T]], *, migrate_schema: bool = False) -> T:
+    """Open the database, run one use case, close. Refusals become one-line errors."""
+
+    async def main() -> T:
+        rt = build_runtime(settings())
+        try:
+            await rt.start(migrate_schema=migrate_schema)
+            return await use_case(rt)
+        finally:
+            await rt.close()
+
+    try:
+        return asyncio.run(main())
+    except (errors.OTPHubError, ValueError) as exc:
+        fail(str(exc) or type(exc).__name__)
+    except Exception as exc:  # database unreachable, schema missing, ...
+        hint = " (run `otphub init` first?)" if "no such table" in str(exc) else ""
+        fail(f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}{hint}")
+
+
+def emit(as_json: bool, payload: dict[str, object], human: str) -> None:
+    if as_json:
+        sys.stdout.write(json.dumps(payload) + "\n")
+    else:
+        typer.echo(human)
+
+
+def money(text: str, *, allow_zero: bool = False) -> int:
+    try:
+        return settings().money.parse(text, allow_zero=allow_zero)
+    except errors.InvalidAmount as exc:
+        fail(str(exc))
+
+
+@app.callback()
+def root(
+    database_url: Annotated[
+        str | None,
+        typer.Option("--database-url", help="Overrides OTPHUB_DATABASE_URL.", show_default=False),
+    ] = None,
+) -> None:
+    if database_url:
+        os.environ["OTPHUB_DATABASE_URL"] = database_url
+
+
+@app.command()
+def init() -> None:
+    """Create or upgrade the database and load the catalog."""
+
+    async def use_case(rt: Runtime) -> tuple[int, int]:
+        return len(rt.catalog.services), len(rt.catalog.countries)
+
+    service_count, country_count = run(use_case, migrate_schema=True)
+    typer.echo(
+        f"database ready: {settings().database_url} "
+        f"({service_count} services, {country_count} countries)",
+        err=True,
+    )
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="TCP port.")] = 8000,
+    workers: Annotated[int, typer.Option(help="Server processes.", min=1)] = 1,
+) -> None:
+    """Run the HTTP server (migrations are applied at start)."""
+    import uvicorn
+
+    current = settings()
+    uvicorn.run(
+        "otphub.http.asgi:build",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        access_log=False,  # keys travel in query strings: never log request lines
+        log_level=current.log_level.lower(),
+        timeout_graceful_shutdown=10,
+    )
+
+
+@app.command()
+def demo(
+    port: Annotated[int, typer.Option(help="TCP port.")] = 8000,
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+) -> None:
+    """Serve a demo: a fresh SQLite file with a simulated provider and a funded customer."""
+    from otphub.demo import run_demo
+
+    run_demo(host=host, port=port)
+
+
+@provider_app.command("add")
+def provider_add(
+    name: str,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+) -> None:
+    """Register a provider; prints its id and key (shown once)."""
+    created = run(lambda rt: accounts.add_provider(rt, name=name))
+    emit(
+        as_json,
+        {"id": created.id, "key": created.key},
+        f"provider {created.id} created; key (shown once): {created.key}",
+    )
+
+
+@offer_app.command("set")
+def offer_set(
+    provider: Annotated[int, typer.Option(help="Provider id.")],
+    service: Annotated[str, typer.Option(help="Service code, e.g. tg.")],
+    country: Annotated[int, typer.Option(help="Country id, e.g. 0.")],
+    price: Annotated[str, typer.Option(help="Customer price, e.g. 0.50.")],
+    payout: Annotated[
+        str | None, typer.Option(help="Provider's share; default: the whole price.")
+    ] = None,
+) -> None:
+    """Create or change an offer (provider x country x service)."""
+    price_minor = money(price)
+    payout_minor = money(payout, allow_zero=True) if payout is not None else None
+    offer_id = run(
+        lambda rt: inventory.set_offer(
+            rt,
+            provider_id=provider,
+            service=service,
+            country_id=country,
+            price=price_minor,
+            payout=payout_minor,
+        )
+    )
+    typer.echo(
+        f"offer {offer_id}: provider {provider}, {service}, country {country}, price {price}",
+        err=True,
+    )
+
+
+@number_app.command("add")
+def number_add(
+    phones: Annotated[list[str], typer.Argument(help="Phone numbers with country code.")],
+    provider: Annotated[int, typer.Option(help="Provider id.")],
+    country: Annotated[int, typer.Option(help="Country id.")],
+    operator: Annotated[str | None, typer.Option(help="Mobile operator, e.g. mts.")] = None,
+) -> None:
+    """Register numbers of a provider."""
+    added = run(
+        lambda rt: inventory.add_numbers(
+            rt, provider_id=provider, country_id=country, phones=phones, operator=operator
+        )
+    )
+    typer.echo(f"{added} numbers added ({len(phones) - added} known already)", err=True)
+
+
+@customer_app.command("add")
+def customer_add(
+    name: str,
+    balance: Annotated[str, typer.Option(help="Opening balance, e.g. 10.00.")] = "0",
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+) -> None:
+    """Create a customer; prints its id and API key (shown once)."""
+    opening = money(balance, allow_zero=True)
+    created = run(lambda rt: accounts.add_customer(rt, name=name, balance=opening))
+    emit(
+        as_json,
+        {"id": created.id, "api_key": created.api_key},
+        f"customer {created.id} created; api_key (shown once): {created.api_key}",
+    )
+
+
+@customer_app.command("topup")
+def customer_topup(customer_id: int, amount: str) -> None:
+    """Add money to a customer's wallet."""
+    minor = money(amount)
+    available = run(lambda rt: accounts.top_up(rt, customer_id=customer_id, amount=minor))
+    typer.echo(f"customer {customer_id}: available {settings().money.format(available)}", err=True)
+
+
+@app.command()
+def audit() -> None:
+    """Recompute every balance from the journal; exit 1 naming what is wrong."""
+    report = run(audit_service.audit)
+    cur = settings().money
+    t = report.totals
+    typer.echo(
+        f"wallets {cur.format(t['wallets'])} (held {cur.format(t['held'])}), "
+        f"provider payables {cur.format(t['payables'])}, revenue {cur.format(t['revenue'])}, "
+        f"external {cur.format(t['external'])}",
+        err=True,
+    )
+    if not report.clean:
+        for problem in report.problems:
+            typer.echo(f"AUDIT FAILED: {problem}", err=True)
+        raise typer.Exit(code=1)
+    typer.echo("audit clean", err=True)
+
+
+def main() -> None:
+    app(prog_name="otphub")

@@ -1,0 +1,1 @@
+"""Storage: schema, engines, and every money and inventory statement in one place."""

@@ -1,0 +1,228 @@
+"""Statements on activations and SMS. State changes are compare-and-set: an UPDATE that
+names the states it may leave, so of two racing requests exactly one wins."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Row, func, insert, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from otphub.db.schema import activations, numbers, sms
+from otphub.domain.activation import LIVE_STATES, Snapshot, State
+
+LIVE = tuple(s.value for s in LIVE_STATES)
+
+
+@dataclass(frozen=True, slots=True)
+class Activation:
+    id: int
+    customer_id: int
+    provider_id: int
+    number_id: int
+    service: str
+    country_id: int
+    operator: str
+    phone: str
+    price: int
+    payout: int
+    state: State
+    code: str | None
+    sms_text: str | None
+    sms_at: int | None
+    created_at: int
+    expires_at: int
+    ended_at: int | None
+
+    @property
+    def snapshot(self) -> Snapshot:
+        return Snapshot(state=self.state, created_at=self.created_at, expires_at=self.expires_at)
+
+    @classmethod
+    def from_row(cls, row: Row[Any]) -> Activation:
+        m = row._mapping
+        return cls(**{**{k: m[k] for k in _FIELDS}, "state": State(m["state"])})
+
+
+_FIELDS = (
+    "id",
+    "customer_id",
+    "provider_id",
+    "number_id",
+    "service",
+    "country_id",
+    "operator",
+    "phone",
+    "price",
+    "payout",
+    "state",
+    "code",
+    "sms_text",
+    "sms_at",
+    "created_at",
+    "expires_at",
+    "ended_at",
+)
+_COLUMNS = [activations.c[name] for name in _FIELDS]
+
+
+async def insert_activation(conn: AsyncConnection, **values: object) -> int:
+    result = await conn.execute(insert(activations).values(**values).returning(activations.c.id))
+    return int(result.scalar_one())
+
+
+async def order_exists(conn: AsyncConnection, *, customer_id: int, order_id: str) -> bool:
+    found = await conn.execute(
+        select(activations.c.id).where(
+            activations.c.customer_id == customer_id, activations.c.order_id == order_id
+        )
+    )
+    return found.first() is not None
+
+
+async def get(
+    conn: AsyncConnection,
+    activation_id: int,
+    *,
+    customer_id: int | None = None,
+    for_update: bool = False,
+) -> Activation | None:
+    """One activation; with ``customer_id``, only if it belongs to that customer, so that
+    another customer's id looks exactly like a missing one."""
+    query = select(*_COLUMNS).where(activations.c.id == activation_id)
+    if customer_id is not None:
+        query = query.where(activations.c.customer_id == customer_id)
+    if for_update:
+        query = query.with_for_update()
+    row = (await conn.execute(query)).first()
+    return Activation.from_row(row) if row is not None else None
+
+
+async def move(
+    conn: AsyncConnection,
+    activation_id: int,
+    *,
+    leaving: Iterable[State],
+    to: State,
+    **values: object,
+) -> bool:
+    """Compare-and-set the state; ``False`` when the activation was no longer in ``leaving``."""
+    result = await conn.execute(
+        update(activations)
+        .where(
+            activations.c.id == activation_id,
+            activations.c.state.in_([s.value for s in leaving]),
+        )
+        .values(state=to.value, **values)
+    )
+    return result.rowcount == 1
+
+
+async def mark_ready(conn: AsyncConnection, activation_id: int, now: int) -> None:
+    await conn.execute(
+        update(activations)
+        .where(activations.c.id == activation_id, activations.c.ready_at.is_(None))
+        .values(ready_at=now)
+    )
+
+
+async def overdue(conn: AsyncConnection, *, now: int, limit: int) -> list[int]:
+    """Ids of live activations past their deadline, oldest deadline first. On PostgreSQL the
+    rows are locked with SKIP LOCKED, so sweepers on several nodes split the work."""
+    rows = await conn.execute(
+        select(activations.c.id)
+        .where(activations.c.state.in_(LIVE), activations.c.expires_at <= now)
+        .order_by(activations.c.expires_at)
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+    )
+    return [int(r.id) for r in rows]
+
+
+async def live_on_number(conn: AsyncConnection, number_id: int) -> Activation | None:
+    row = (
+        await conn.execute(
+            select(*_COLUMNS)
+            .where(activations.c.number_id == number_id, activations.c.state.in_(LIVE))
+            .with_for_update()
+        )
+    ).first()
+    return Activation.from_row(row) if row is not None else None
+
+
+async def number_of_provider(conn: AsyncConnection, *, provider_id: int, phone: str) -> int | None:
+    found = await conn.execute(
+        select(numbers.c.id).where(numbers.c.provider_id == provider_id, numbers.c.phone == phone)
+    )
+    value = found.scalar_one_or_none()
+    return int(value) if value is not None else None
+
+
+async def store_sms(
+    conn: AsyncConnection,
+    *,
+    is_sqlite: bool,
+    provider_id: int,
+    provider_sms_id: int,
+    phone: str,
+    phone_from: str | None,
+    text: str,
+    code: str,
+    now: int,
+) -> int | None:
+    """Insert an SMS once per (provider, smsId); ``None`` when it was already stored."""
+    values = {
+        "provider_id": provider_id,
+        "provider_sms_id": provider_sms_id,
+        "phone": phone,
+        "phone_from": phone_from,
+        "text": text,
+        "code": code,
+        "received_at": now,
+    }
+    dialect_insert = sqlite.insert if is_sqlite else postgresql.insert
+    result = await conn.execute(
+        dialect_insert(sms)
+        .values(**values)
+        .on_conflict_do_nothing(index_elements=["provider_id", "provider_sms_id"])
+        .returning(sms.c.id)
+    )
+    value = result.scalar_one_or_none()
+    return int(value) if value is not None else None
+
+
+async def match_sms(conn: AsyncConnection, *, sms_id: int, activation_id: int) -> None:
+    await conn.execute(update(sms).where(sms.c.id == sms_id).values(activation_id=activation_id))
+
+
+async def count_live(conn: AsyncConnection, customer_id: int) -> int:
+    found = await conn.execute(
+        select(func.count())
+        .select_from(activations)
+        .where(activations.c.customer_id == customer_id, activations.c.state.in_(LIVE))
+    )
+    return int(found.scalar_one())
+
+
+async def awaiting_sms(
+    conn: AsyncConnection, *, provider_id: int, bought_before: int, limit: int = 50
+) -> list[Activation]:
+    """Live activations of a provider that wait for an SMS: bought a while ago and still
+    without a code, or put back to retry by the customer. Used by the demo simulator."""
+    rows = await conn.execute(
+        select(*_COLUMNS)
+        .where(
+            activations.c.provider_id == provider_id,
+            (
+                (activations.c.state == State.WAITING.value)
+                & (activations.c.created_at <= bought_before)
+            )
+            | (activations.c.state == State.RETRY.value),
+        )
+        .order_by(activations.c.id)
+        .limit(limit)
+    )
+    return [Activation.from_row(r) for r in rows]

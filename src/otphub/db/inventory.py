@@ -1,0 +1,230 @@
+"""Every statement that reads or changes stock: which numbers are free, and claiming one.
+
+A number is free for a service when it is online, has no live activation (``in_use``), and
+was never finished for that service. The claim is one compare-and-set UPDATE; on
+PostgreSQL its inner SELECT takes the row with ``FOR UPDATE SKIP LOCKED`` so concurrent
+buyers pass each other instead of queueing on the same row. On SQLite the whole purchase
+runs under ``BEGIN IMMEDIATE``. The partial unique index on live activations backs both.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from sqlalchemy import ColumnElement, and_, exists, false, func, not_, or_, select, true, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from otphub.db.schema import activations, numbers, offers, providers
+
+
+@dataclass(frozen=True, slots=True)
+class NumberFilter:
+    """The customer's filters of getNumber that apply to single numbers."""
+
+    operators: tuple[str, ...] = ()  # empty = any
+    excluded_prefixes: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class OfferFilter:
+    service: str
+    country_id: int
+    provider_ids: tuple[int, ...] = ()  # empty = any
+    except_provider_ids: tuple[int, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Offer:
+    id: int
+    provider_id: int
+    provider_account_id: int
+    price: int
+    payout: int
+
+
+@dataclass(frozen=True, slots=True)
+class ClaimedNumber:
+    id: int
+    phone: str
+    operator: str
+
+
+def _never_finished_for(service: ColumnElement[str] | str) -> ColumnElement[bool]:
+    return not_(
+        exists().where(
+            activations.c.number_id == numbers.c.id,
+            activations.c.service == service,
+            activations.c.state == "finished",
+        )
+    )
+
+
+def _free_number(
+    *,
+    provider_id: ColumnElement[int] | int,
+    country_id: ColumnElement[int] | int,
+    service: ColumnElement[str] | str,
+    wanted: NumberFilter,
+) -> list[ColumnElement[bool]]:
+    conditions: list[ColumnElement[bool]] = [
+        numbers.c.provider_id == provider_id,
+        numbers.c.country_id == country_id,
+        numbers.c.online == true(),
+        numbers.c.in_use == false(),
+        _never_finished_for(service),
+    ]
+    if wanted.operators:
+        conditions.append(numbers.c.operator.in_(wanted.operators))
+    if wanted.excluded_prefixes:
+        conditions.append(
+            not_(
+                or_(
+                    *(
+                        numbers.c.phone.startswith(p, autoescape=True)
+                        for p in wanted.excluded_prefixes
+                    )
+                )
+            )
+        )
+    return conditions
+
+
+def _offer_conditions(wanted: OfferFilter) -> list[ColumnElement[bool]]:
+    conditions: list[ColumnElement[bool]] = [
+        offers.c.service == wanted.service,
+        offers.c.country_id == wanted.country_id,
+        offers.c.enabled == true(),
+        providers.c.enabled == true(),
+    ]
+    if wanted.provider_ids:
+        conditions.append(offers.c.provider_id.in_(wanted.provider_ids))
+    if wanted.except_provider_ids:
+        conditions.append(offers.c.provider_id.not_in(wanted.except_provider_ids))
+    return conditions
+
+
+async def offers_with_stock(
+    conn: AsyncConnection, offer_filter: OfferFilter, number_filter: NumberFilter
+) -> list[Offer]:
+    """Matching offers that have a free number: cheapest first, then the provider with the
+    best delivery record, then at random."""
+    has_free_number = exists().where(
+        *_free_number(
+            provider_id=offers.c.provider_id,
+            country_id=offers.c.country_id,
+            service=offers.c.service,
+            wanted=number_filter,
+        )
+    )
+    rows = await conn.execute(
+        select(
+            offers.c.id,
+            offers.c.provider_id,
+            providers.c.account_id,
+            offers.c.price,
+            offers.c.payout,
+        )
+        .join(providers, providers.c.id == offers.c.provider_id)
+        .where(*_offer_conditions(offer_filter), has_free_number)
+        .order_by(offers.c.price, providers.c.delivery_score.desc(), func.random())
+    )
+    return [
+        Offer(
+            id=r.id,
+            provider_id=r.provider_id,
+            provider_account_id=r.account_id,
+            price=r.price,
+            payout=r.payout,
+        )
+        for r in rows
+    ]
+
+
+async def claim_number(
+    conn: AsyncConnection, *, offer: Offer, offer_filter: OfferFilter, wanted: NumberFilter
+) -> ClaimedNumber | None:
+    """Take one free number of the offer; ``None`` if another buyer took the last one."""
+    candidate = (
+        select(numbers.c.id)
+        .where(
+            *_free_number(
+                provider_id=offer.provider_id,
+                country_id=offer_filter.country_id,
+                service=offer_filter.service,
+                wanted=wanted,
+            )
+        )
+        .order_by(numbers.c.id)
+        .limit(1)
+        .with_for_update(skip_locked=True)
+        .scalar_subquery()
+    )
+    result = await conn.execute(
+        update(numbers)
+        .where(numbers.c.id == candidate, numbers.c.in_use == false())
+        .values(in_use=True)
+        .returning(numbers.c.id, numbers.c.phone, numbers.c.operator)
+    )
+    row = result.first()
+    if row is None:
+        return None
+    return ClaimedNumber(id=row.id, phone=row.phone, operator=row.operator)
+
+
+async def free_number_again(conn: AsyncConnection, number_id: int) -> None:
+    """The number's activation ended: it may be sold again (for other services, or for the
+    same one if it was cancelled)."""
+    await conn.execute(update(numbers).where(numbers.c.id == number_id).values(in_use=False))
+
+
+@dataclass(frozen=True, slots=True)
+class StockLine:
+    country_id: int
+    service: str
+    provider_id: int
+    price: int
+    count: int
+
+
+async def stock(
+    conn: AsyncConnection, *, service: str | None = None, country_id: int | None = None
+) -> Sequence[StockLine]:
+    """Free numbers per enabled offer (provider x country x service). Offers without stock
+    are left out."""
+    conditions: list[ColumnElement[bool]] = [
+        offers.c.enabled == true(),
+        providers.c.enabled == true(),
+    ]
+    if service is not None:
+        conditions.append(offers.c.service == service)
+    if country_id is not None:
+        conditions.append(offers.c.country_id == country_id)
+    rows = await conn.execute(
+        select(
+            offers.c.country_id,
+            offers.c.service,
+            offers.c.provider_id,
+            offers.c.price,
+            func.count(numbers.c.id).label("free"),
+        )
+        .select_from(offers)
+        .join(providers, providers.c.id == offers.c.provider_id)
+        .join(
+            numbers,
+            and_(
+                *_free_number(
+                    provider_id=offers.c.provider_id,
+                    country_id=offers.c.country_id,
+                    service=offers.c.service,
+                    wanted=NumberFilter(),
+                )
+            ),
+        )
+        .where(*conditions)
+        .group_by(
+            offers.c.id, offers.c.country_id, offers.c.service, offers.c.provider_id, offers.c.price
+        )
+        .order_by(offers.c.country_id, offers.c.service, offers.c.price)
+    )
+    return [StockLine(r.country_id, r.service, r.provider_id, r.price, r.free) for r in rows]

@@ -1,0 +1,229 @@
+"""Every statement that moves money. Nothing else in OTPHub writes ``accounts`` or ``journal``.
+
+The model is TigerBeetle's, in small: one journal row per movement with one debit account,
+one credit account and a positive amount; a purchase is a pending transfer (hold) that is
+later posted (capture) or voided (release) exactly once.
+
+Balances: ``accounts.balance`` is credits minus debits of posted rows, ``accounts.held`` the
+sum of pending holds. A customer's available money is ``balance - held``. The balance check
+happens only when a hold is placed, in one conditional UPDATE, so capture and release can
+never fail for lack of money.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+
+from sqlalchemy import insert, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from otphub.db.schema import accounts, journal
+
+
+class Kind(enum.StrEnum):
+    TOPUP = "topup"  # external -> customer
+    WITHDRAW = "withdraw"  # customer -> external (refund of a deposit)
+    HOLD = "hold"  # pending: customer -> revenue
+    CAPTURE = "capture"  # posts a hold
+    RELEASE = "release"  # voids a hold
+    SHARE = "share"  # revenue -> provider: the provider's payout of a capture
+    PAYOUT = "payout"  # provider -> external: the operator paid the provider
+
+
+# Rows that change posted balances. A hold only reserves; a release only un-reserves.
+POSTED_KINDS: tuple[Kind, ...] = (Kind.TOPUP, Kind.WITHDRAW, Kind.CAPTURE, Kind.SHARE, Kind.PAYOUT)
+# Accounts whose balance is derived from the journal instead of kept in the row.
+DERIVED_ACCOUNT_KINDS = ("revenue", "external")
+
+
+@dataclass(frozen=True, slots=True)
+class SystemAccounts:
+    revenue: int
+    external: int
+
+
+async def system_accounts(conn: AsyncConnection) -> SystemAccounts:
+    rows = (
+        await conn.execute(
+            select(accounts.c.kind, accounts.c.id).where(accounts.c.kind.in_(DERIVED_ACCOUNT_KINDS))
+        )
+    ).all()
+    ids = {kind: account_id for kind, account_id in rows}
+    return SystemAccounts(revenue=ids["revenue"], external=ids["external"])
+
+
+async def open_account(conn: AsyncConnection, *, kind: str) -> int:
+    result = await conn.execute(
+        insert(accounts).values(kind=kind, balance=0, held=0).returning(accounts.c.id)
+    )
+    return int(result.scalar_one())
+
+
+async def _post(
+    conn: AsyncConnection,
+    *,
+    kind: Kind,
+    debit: int,
+    credit: int,
+    amount: int,
+    now: int,
+    activation_id: int | None = None,
+    resolves_id: int | None = None,
+    note: str | None = None,
+) -> int:
+    result = await conn.execute(
+        insert(journal)
+        .values(
+            kind=kind.value,
+            debit_account_id=debit,
+            credit_account_id=credit,
+            amount=amount,
+            activation_id=activation_id,
+            resolves_id=resolves_id,
+            created_at=now,
+            note=note,
+        )
+        .returning(journal.c.id)
+    )
+    return int(result.scalar_one())
+
+
+async def top_up(
+    conn: AsyncConnection, *, system: SystemAccounts, account_id: int, amount: int, now: int
+) -> None:
+    await _post(
+        conn, kind=Kind.TOPUP, debit=system.external, credit=account_id, amount=amount, now=now
+    )
+    await conn.execute(
+        update(accounts)
+        .where(accounts.c.id == account_id)
+        .values(balance=accounts.c.balance + amount)
+    )
+
+
+async def place_hold(
+    conn: AsyncConnection,
+    *,
+    system: SystemAccounts,
+    account_id: int,
+    amount: int,
+    activation_id: int,
+    now: int,
+) -> int | None:
+    """Reserve ``amount`` of a wallet; ``None`` when the available balance is lower.
+
+    The check and the reservation are one statement, so two purchases racing for the
+    last money cannot both pass.
+    """
+    reserved = await conn.execute(
+        update(accounts)
+        .where(accounts.c.id == account_id, accounts.c.balance - accounts.c.held >= amount)
+        .values(held=accounts.c.held + amount)
+    )
+    if reserved.rowcount != 1:
+        return None
+    return await _post(
+        conn,
+        kind=Kind.HOLD,
+        debit=account_id,
+        credit=system.revenue,
+        amount=amount,
+        now=now,
+        activation_id=activation_id,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class Hold:
+    id: int
+    account_id: int
+    amount: int
+    activation_id: int
+
+
+async def hold_of_activation(conn: AsyncConnection, activation_id: int) -> Hold:
+    row = (
+        await conn.execute(
+            select(journal.c.id, journal.c.debit_account_id, journal.c.amount).where(
+                journal.c.activation_id == activation_id, journal.c.kind == Kind.HOLD.value
+            )
+        )
+    ).one()
+    return Hold(
+        id=row.id, account_id=row.debit_account_id, amount=row.amount, activation_id=activation_id
+    )
+
+
+async def capture(
+    conn: AsyncConnection,
+    *,
+    system: SystemAccounts,
+    hold: Hold,
+    provider_account_id: int,
+    payout: int,
+    now: int,
+) -> None:
+    """Post a hold: the customer pays the price; the provider's payout is split off.
+
+    The operator's margin (price - payout) stays on the derived revenue account, so the
+    two parts always sum exactly to the price.
+    """
+    await _post(
+        conn,
+        kind=Kind.CAPTURE,
+        debit=hold.account_id,
+        credit=system.revenue,
+        amount=hold.amount,
+        now=now,
+        activation_id=hold.activation_id,
+        resolves_id=hold.id,
+    )
+    await conn.execute(
+        update(accounts)
+        .where(accounts.c.id == hold.account_id)
+        .values(balance=accounts.c.balance - hold.amount, held=accounts.c.held - hold.amount)
+    )
+    if payout > 0:
+        await _post(
+            conn,
+            kind=Kind.SHARE,
+            debit=system.revenue,
+            credit=provider_account_id,
+            amount=payout,
+            now=now,
+            activation_id=hold.activation_id,
+        )
+        await conn.execute(
+            update(accounts)
+            .where(accounts.c.id == provider_account_id)
+            .values(balance=accounts.c.balance + payout)
+        )
+
+
+async def release(conn: AsyncConnection, *, system: SystemAccounts, hold: Hold, now: int) -> None:
+    """Void a hold: the reserved money is available again, nothing is paid."""
+    await _post(
+        conn,
+        kind=Kind.RELEASE,
+        debit=hold.account_id,
+        credit=system.revenue,
+        amount=hold.amount,
+        now=now,
+        activation_id=hold.activation_id,
+        resolves_id=hold.id,
+    )
+    await conn.execute(
+        update(accounts)
+        .where(accounts.c.id == hold.account_id)
+        .values(held=accounts.c.held - hold.amount)
+    )
+
+
+async def available(conn: AsyncConnection, account_id: int) -> int:
+    row = (
+        await conn.execute(
+            select(accounts.c.balance - accounts.c.held).where(accounts.c.id == account_id)
+        )
+    ).scalar_one()
+    return int(row)

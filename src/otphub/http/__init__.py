@@ -1,0 +1,1 @@
+"""The ASGI application: the sms-activate handler and the supplier endpoint."""

@@ -1,0 +1,159 @@
+"""``/stubs/handler_api.php``: the sms-activate protocol.
+
+Each action is a small function from (runtime, customer, parameters) to an answer. Every
+answer, errors included, is HTTP 200 with a byte-exact body; an unexpected failure answers
+``ERROR_SQL`` and nothing else, never a trace.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import replace
+
+import structlog
+from starlette.requests import Request
+from starlette.responses import Response
+
+from otphub.db.activations import Activation
+from otphub.db.inventory import StockLine
+from otphub.domain import errors
+from otphub.domain.activation import State, status_answer
+from otphub.http.answers import json_answer, text
+from otphub.http.params import Params, read_params
+from otphub.services import accounts, lifecycle, prices, purchase
+from otphub.services.accounts import Customer
+from otphub.services.runtime import Runtime
+
+log = structlog.get_logger("otphub.api")
+
+Action = Callable[[Runtime, Customer, Params], Awaitable[Response]]
+
+
+async def get_balance(rt: Runtime, customer: Customer, _params: Params) -> Response:
+    return text(f"ACCESS_BALANCE:{rt.money.format(await accounts.balance(rt, customer))}")
+
+
+def _purchase_request(params: Params) -> purchase.PurchaseRequest:
+    return purchase.PurchaseRequest(
+        service=params.get("service"),
+        country=params.get("country"),
+        operator=params.get("operator"),
+        max_price=params.get("maxPrice", params.get("max_price")),
+        provider_ids=params.get("providerIds"),
+        except_provider_ids=params.get("exceptProviderIds"),
+        phone_exception=params.get("phoneException"),
+        ref=params.get("ref"),
+        order_id=params.get("orderId"),
+        activation_type=params.get("activationType"),
+    )
+
+
+async def get_number(rt: Runtime, customer: Customer, params: Params) -> Response:
+    # getNumber has no orderId: only getNumberV2 is idempotent.
+    request = replace(_purchase_request(params), order_id=None)
+    bought = await purchase.buy_number(rt, customer=customer, request=request)
+    return text(f"ACCESS_NUMBER:{bought.activation_id}:{bought.phone}")
+
+
+async def get_number_v2(rt: Runtime, customer: Customer, params: Params) -> Response:
+    bought = await purchase.buy_number(rt, customer=customer, request=_purchase_request(params))
+    country = rt.catalog.countries[bought.country_id]
+    return json_answer(
+        {
+            "activationId": bought.activation_id,
+            "phoneNumber": bought.phone,
+            "activationCost": rt.money.json_number(bought.price),
+            "currency": rt.money.numeric,
+            "countryCode": str(bought.country_id),
+            "countryPhoneCode": int(country.phone_prefix),
+            "canGetAnotherSms": True,
+            "activationTime": rt.timestamp(bought.created_at),
+            "activationEndTime": rt.timestamp(bought.expires_at),
+            "activationOperator": bought.operator or "any",
+        }
+    )
+
+
+async def _current(rt: Runtime, customer: Customer, params: Params) -> Activation:
+    return await lifecycle.current(rt, customer=customer, activation_id=params.get("id"))
+
+
+async def get_status(rt: Runtime, customer: Customer, params: Params) -> Response:
+    act = await _current(rt, customer, params)
+    return text(status_answer(act.state, act.code))
+
+
+async def get_status_v2(rt: Runtime, customer: Customer, params: Params) -> Response:
+    act = await _current(rt, customer, params)
+    if act.state is State.CANCELLED:
+        return text("STATUS_CANCEL")
+    sms = None
+    if act.sms_at is not None:
+        sms = {"dateTime": rt.timestamp(act.sms_at), "code": act.code, "text": act.sms_text}
+    return json_answer({"verificationType": 0, "sms": sms, "call": None})
+
+
+async def get_full_sms(rt: Runtime, customer: Customer, params: Params) -> Response:
+    act = await _current(rt, customer, params)
+    if act.sms_text is not None:
+        return text(f"FULL_SMS:{act.sms_text}")
+    if act.state is State.WAITING:
+        return text("STATUS_WAIT_CODE")
+    return text("STATUS_CANCEL")
+
+
+async def set_status(rt: Runtime, customer: Customer, params: Params) -> Response:
+    answer = await lifecycle.set_status(
+        rt, customer=customer, activation_id=params.get("id"), status=params.get("status")
+    )
+    return text(answer)
+
+
+def _prices(
+    shape: Callable[[Runtime, list[StockLine]], prices.JsonTree],
+) -> Action:
+    async def action(rt: Runtime, _customer: Customer, params: Params) -> Response:
+        lines = await prices.stock(rt, service=params.get("service"), country=params.get("country"))
+        return json_answer(shape(rt, list(lines)))
+
+    return action
+
+
+ACTIONS: dict[str, Action] = {
+    "getBalance": get_balance,
+    "getBalanceAndCashBack": get_balance,
+    "getNumber": get_number,
+    "getNumberV2": get_number_v2,
+    "getStatus": get_status,
+    "getStatusV2": get_status_v2,
+    "getFullSms": get_full_sms,
+    "setStatus": set_status,
+    "getPrices": _prices(prices.prices_v1),
+    "getPricesV2": _prices(prices.prices_v2),
+    "getPricesV3": _prices(prices.prices_v3),
+}
+
+
+async def handle(rt: Runtime, params: Params) -> Response:
+    try:
+        customer = await accounts.authenticate_customer(rt, params.get("api_key"))
+        action = ACTIONS.get(params.get("action", ""))
+        if action is None:
+            raise errors.BadAction()
+        return await action(rt, customer, params)
+    except errors.ProtocolError as refusal:
+        return text(refusal.word)
+    except Exception:
+        # Never a trace or SQL to the client; the operator sees it in the log.
+        log.exception("customer_api_failure", action=params.get("action"))
+        return text("ERROR_SQL")
+
+
+async def endpoint(request: Request) -> Response:
+    rt: Runtime = request.app.state.runtime
+    try:
+        params = await read_params(request)
+    except Exception:
+        log.warning("unreadable_request_body")
+        params = {}
+    return await handle(rt, params)

@@ -1,0 +1,42 @@
+"""Reading the customer API's parameters the way every client sends them.
+
+GET or POST; on POST the parameters may be in the query string, a form body or a
+multipart body, and are merged (the body wins). Parameter names are trimmed (clients send
+``"api_key "``), and an empty value counts as absent.
+"""
+
+from __future__ import annotations
+
+from starlette.datastructures import UploadFile
+from starlette.requests import Request
+
+Params = dict[str, str]
+
+_FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
+
+
+async def read_params(request: Request) -> Params:
+    params: Params = {}
+    for name, value in request.query_params.multi_items():
+        _put(params, name, value)
+    if request.method == "POST":
+        content_type = request.headers.get("content-type", "").lower()
+        if content_type.startswith(_FORM_TYPES):
+            form = await request.form()
+            for name, item in form.multi_items():
+                if isinstance(item, UploadFile):
+                    continue
+                _put(params, name, item)
+    return params
+
+
+def _put(params: Params, name: str, value: str) -> None:
+    key = name.strip()
+    cleaned = value.strip()
+    if key and cleaned:
+        params[key] = cleaned
+
+
+def flag(value: str | None) -> bool:
+    """Booleans arrive as 1/0, true/false, True/False."""
+    return value is not None and value.strip().lower() in {"1", "true", "yes", "on"}

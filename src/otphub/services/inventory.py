@@ -1,0 +1,135 @@
+"""Offers and numbers: what providers put up for sale."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+
+from sqlalchemy import insert, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from otphub.db.schema import numbers, offers, providers
+from otphub.domain import errors
+from otphub.domain.phones import normalize_phone
+from otphub.services.runtime import Runtime
+
+_OPERATOR = re.compile(r"[a-z0-9_]{1,32}")
+
+
+def normalize_operator(raw: str | None) -> str:
+    operator = (raw or "any").strip().lower()
+    if not _OPERATOR.fullmatch(operator):
+        raise errors.InvalidInput(f"malformed operator name: {raw!r}")
+    return operator
+
+
+async def _require_provider(conn: AsyncConnection, provider_id: int) -> None:
+    found = await conn.execute(select(providers.c.id).where(providers.c.id == provider_id))
+    if found.first() is None:
+        raise errors.NotFound(f"no provider with id {provider_id}")
+
+
+def _require_catalog(rt: Runtime, *, service: str | None, country_id: int) -> None:
+    if service is not None and service not in rt.catalog.services:
+        raise errors.InvalidInput(f"unknown service code {service!r}")
+    if country_id not in rt.catalog.countries:
+        raise errors.InvalidInput(f"unknown country id {country_id}")
+
+
+async def set_offer(
+    rt: Runtime,
+    *,
+    provider_id: int,
+    service: str,
+    country_id: int,
+    price: int,
+    payout: int | None = None,
+) -> int:
+    """Create or change the offer (provider x country x service). Without a payout the
+    provider earns the whole price. Live activations keep the price they were bought at."""
+    _require_catalog(rt, service=service, country_id=country_id)
+    if price <= 0:
+        raise errors.InvalidAmount("the price must be positive")
+    payout = price if payout is None else payout
+    if not 0 <= payout <= price:
+        raise errors.InvalidAmount("the payout must be between 0 and the price")
+    async with rt.db.write() as conn:
+        await _require_provider(conn, provider_id)
+        existing = (
+            await conn.execute(
+                select(offers.c.id).where(
+                    offers.c.provider_id == provider_id,
+                    offers.c.service == service,
+                    offers.c.country_id == country_id,
+                )
+            )
+        ).scalar_one_or_none()
+        if existing is not None:
+            await conn.execute(
+                update(offers)
+                .where(offers.c.id == existing)
+                .values(price=price, payout=payout, enabled=True)
+            )
+            return int(existing)
+        result = await conn.execute(
+            insert(offers)
+            .values(
+                provider_id=provider_id,
+                service=service,
+                country_id=country_id,
+                price=price,
+                payout=payout,
+            )
+            .returning(offers.c.id)
+        )
+        return int(result.scalar_one())
+
+
+async def add_numbers(
+    rt: Runtime,
+    *,
+    provider_id: int,
+    country_id: int,
+    phones: Sequence[str],
+    operator: str | None = None,
+) -> int:
+    """Register numbers of a provider; numbers it registered already are left as they are.
+    Returns how many were new."""
+    _require_catalog(rt, service=None, country_id=country_id)
+    normalized = [normalize_phone(p) for p in phones]
+    if not normalized:
+        raise errors.InvalidInput("no phone numbers given")
+    prefix = rt.catalog.countries[country_id].phone_prefix
+    for phone in normalized:
+        if not phone.startswith(prefix):
+            raise errors.InvalidInput(
+                f"{phone} does not start with the country code {prefix} of country {country_id}"
+            )
+    op_name = normalize_operator(operator)
+    now = rt.clock.now()
+    async with rt.db.write() as conn:
+        await _require_provider(conn, provider_id)
+        known = {
+            r.phone
+            for r in await conn.execute(
+                select(numbers.c.phone).where(
+                    numbers.c.provider_id == provider_id, numbers.c.phone.in_(normalized)
+                )
+            )
+        }
+        fresh = list(dict.fromkeys(p for p in normalized if p not in known))
+        if fresh:
+            await conn.execute(
+                insert(numbers),
+                [
+                    {
+                        "provider_id": provider_id,
+                        "country_id": country_id,
+                        "operator": op_name,
+                        "phone": phone,
+                        "created_at": now,
+                    }
+                    for phone in fresh
+                ],
+            )
+    return len(fresh)

@@ -1,0 +1,212 @@
+"""The life of an activation after purchase: setStatus, incoming SMS, expiry.
+
+Every change runs in one write transaction that first locks the activation row
+(``FOR UPDATE`` on PostgreSQL; SQLite's write lock covers it) and resolves it if its
+deadline has passed, so no request ever acts on an activation that should be over.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from otphub.db import activations, inventory, ledger
+from otphub.db.activations import Activation
+from otphub.db.schema import providers
+from otphub.domain import errors
+from otphub.domain.activation import (
+    ANSWERS,
+    HAS_CODE_STATES,
+    Outcome,
+    State,
+    decide,
+    expiry_outcome,
+    parse_status,
+)
+from otphub.domain.codes import extract_code
+from otphub.services.accounts import Customer, Provider
+from otphub.services.runtime import Runtime
+
+
+class ConcurrentChange(RuntimeError):
+    """A compare-and-set found the activation changed under a lock we hold: a bug."""
+
+
+def parse_activation_id(raw: str | None) -> int:
+    if raw is None:
+        raise errors.WrongActivationId()
+    try:
+        value = int(raw.strip())
+    except ValueError:
+        raise errors.WrongActivationId() from None
+    if value <= 0 or value >= 2**63:
+        raise errors.NoActivation()
+    return value
+
+
+async def _finish(rt: Runtime, conn: AsyncConnection, act: Activation, now: int) -> None:
+    if not await activations.move(
+        conn, act.id, leaving=HAS_CODE_STATES, to=State.FINISHED, ended_at=now
+    ):
+        raise ConcurrentChange(act.id)
+    provider_account = (
+        await conn.execute(select(providers.c.account_id).where(providers.c.id == act.provider_id))
+    ).scalar_one()
+    hold = await ledger.hold_of_activation(conn, act.id)
+    await ledger.capture(
+        conn,
+        system=rt.accounts(),
+        hold=hold,
+        provider_account_id=provider_account,
+        payout=act.payout,
+        now=now,
+    )
+    await inventory.free_number_again(conn, act.number_id)
+
+
+async def _cancel(rt: Runtime, conn: AsyncConnection, act: Activation, now: int) -> None:
+    if not await activations.move(
+        conn, act.id, leaving=(State.WAITING,), to=State.CANCELLED, ended_at=now
+    ):
+        raise ConcurrentChange(act.id)
+    hold = await ledger.hold_of_activation(conn, act.id)
+    await ledger.release(conn, system=rt.accounts(), hold=hold, now=now)
+    await inventory.free_number_again(conn, act.number_id)
+
+
+async def _expire(rt: Runtime, conn: AsyncConnection, act: Activation, now: int) -> Outcome:
+    outcome = expiry_outcome(act.state)
+    if outcome is Outcome.FINISH:
+        await _finish(rt, conn, act, now)
+    else:
+        await _cancel(rt, conn, act, now)
+    return outcome
+
+
+async def _locked_current(
+    rt: Runtime, conn: AsyncConnection, activation_id: int, *, customer_id: int | None, now: int
+) -> Activation | None:
+    """Lock the activation and resolve it first if its deadline has passed."""
+    act = await activations.get(conn, activation_id, customer_id=customer_id, for_update=True)
+    if act is not None and act.snapshot.is_overdue(now):
+        await _expire(rt, conn, act, now)
+        act = await activations.get(conn, activation_id, customer_id=customer_id)
+    return act
+
+
+async def set_status(
+    rt: Runtime, *, customer: Customer, activation_id: str | None, status: str | None
+) -> str:
+    """setStatus; returns the protocol answer."""
+    wanted_id = parse_activation_id(activation_id)
+    wanted_status = parse_status(status)
+    async with rt.db.write() as conn:
+        now = rt.clock.now()
+        act = await _locked_current(rt, conn, wanted_id, customer_id=customer.id, now=now)
+        if act is None:
+            raise errors.NoActivation()
+        outcome = decide(
+            act.snapshot, wanted_status, now=now, early_cancel=rt.settings.early_cancel
+        )
+        if outcome is Outcome.READY:
+            await activations.mark_ready(conn, act.id, now)
+        elif outcome is Outcome.RETRY:
+            if not await activations.move(conn, act.id, leaving=HAS_CODE_STATES, to=State.RETRY):
+                raise ConcurrentChange(act.id)
+        elif outcome is Outcome.FINISH:
+            await _finish(rt, conn, act, now)
+        elif outcome is Outcome.CANCEL:
+            await _cancel(rt, conn, act, now)
+    return ANSWERS[outcome]
+
+
+async def current(rt: Runtime, *, customer: Customer, activation_id: str | None) -> Activation:
+    """The activation as the customer sees it now (resolved first if overdue)."""
+    wanted_id = parse_activation_id(activation_id)
+    async with rt.db.read() as conn:
+        act = await activations.get(conn, wanted_id, customer_id=customer.id)
+    if act is None:
+        raise errors.NoActivation()
+    if act.snapshot.is_overdue(rt.clock.now()):
+        async with rt.db.write() as conn:
+            act = await _locked_current(
+                rt, conn, wanted_id, customer_id=customer.id, now=rt.clock.now()
+            )
+        assert act is not None
+    return act
+
+
+@dataclass(frozen=True, slots=True)
+class IngestResult:
+    sms_id: int | None  # None: a repeat of an SMS stored before
+    activation_id: int | None  # None: no live activation on the number (kept as unmatched)
+
+
+async def ingest_sms(
+    rt: Runtime,
+    *,
+    provider: Provider,
+    provider_sms_id: int,
+    phone: str,
+    phone_from: str | None,
+    text: str,
+) -> IngestResult:
+    """Store an incoming SMS durably (once per provider and smsId) and hand its code to the
+    live activation of the number, if there is one."""
+    async with rt.db.write() as conn:
+        now = rt.clock.now()
+        number_id = await activations.number_of_provider(conn, provider_id=provider.id, phone=phone)
+        if number_id is None:
+            raise errors.SupplierError(
+                f"phone {phone} is not a number of this provider", http_status=404
+            )
+        code = extract_code(text)
+        stored = await activations.store_sms(
+            conn,
+            is_sqlite=rt.db.is_sqlite,
+            provider_id=provider.id,
+            provider_sms_id=provider_sms_id,
+            phone=phone,
+            phone_from=phone_from,
+            text=text,
+            code=code,
+            now=now,
+        )
+        if stored is None:
+            return IngestResult(sms_id=None, activation_id=None)
+        live = await activations.live_on_number(conn, number_id)
+        if live is not None and live.snapshot.is_overdue(now):
+            await _expire(rt, conn, live, now)
+            live = None
+        if live is None:
+            return IngestResult(sms_id=stored, activation_id=None)
+        if not await activations.move(
+            conn,
+            live.id,
+            leaving=(State.WAITING, State.CODE, State.RETRY),
+            to=State.CODE,
+            code=code,
+            sms_text=text,
+            sms_at=now,
+        ):
+            raise ConcurrentChange(live.id)
+        await activations.match_sms(conn, sms_id=stored, activation_id=live.id)
+        return IngestResult(sms_id=stored, activation_id=live.id)
+
+
+async def sweep(rt: Runtime, *, batch: int = 100) -> int:
+    """Resolve every overdue activation, in small batches; returns how many."""
+    resolved = 0
+    while True:
+        async with rt.db.write() as conn:
+            now = rt.clock.now()
+            ids = await activations.overdue(conn, now=now, limit=batch)
+            for activation_id in ids:
+                act = await activations.get(conn, activation_id, for_update=True)
+                if act is not None and act.snapshot.is_overdue(now):
+                    await _expire(rt, conn, act, now)
+                    resolved += 1
+        if len(ids) < batch:
+            return resolved

@@ -1,0 +1,178 @@
+"""Buying a number: getNumber and getNumberV2.
+
+One write transaction, in a fixed order: the idempotency check (orderId), the claim of a
+number, the activation, the hold on the customer's wallet. Any refusal raises and rolls
+everything back, so a failed purchase leaves no trace. No network call happens inside.
+
+The claim comes before the hold because the price is the price of the offer whose number
+was actually claimed: on PostgreSQL a concurrent buyer may take the cheapest offer's last
+number, and the purchase then falls through to the next offer.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import ROUND_FLOOR, Decimal, InvalidOperation
+
+from otphub.db import activations, inventory, ledger
+from otphub.domain import errors
+from otphub.domain.activation import State
+from otphub.domain.phones import parse_phone_exceptions
+from otphub.services.accounts import Customer
+from otphub.services.runtime import Runtime
+
+
+@dataclass(frozen=True, slots=True)
+class PurchaseRequest:
+    """getNumber's parameters, as they arrive (strings, ``None`` when absent or empty)."""
+
+    service: str | None
+    country: str | None = None
+    operator: str | None = None
+    max_price: str | None = None
+    provider_ids: str | None = None
+    except_provider_ids: str | None = None
+    phone_exception: str | None = None
+    ref: str | None = None
+    order_id: str | None = None
+    activation_type: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Purchase:
+    activation_id: int
+    phone: str
+    price: int
+    country_id: int
+    operator: str
+    created_at: int
+    expires_at: int
+
+
+def _id_list(raw: str | None) -> tuple[int, ...]:
+    if raw is None:
+        return ()
+    try:
+        return tuple(int(p) for p in raw.split(",") if p.strip())
+    except ValueError:
+        # Not a list of provider ids: nothing can match it.
+        raise errors.NoNumbers() from None
+
+
+def _operators(raw: str | None) -> tuple[str, ...]:
+    if raw is None:
+        return ()
+    names = tuple(p.strip().lower() for p in raw.split(",") if p.strip())
+    return () if "any" in names else names
+
+
+def _country(rt: Runtime, raw: str | None) -> int:
+    if raw is None:
+        return 0
+    try:
+        country_id = int(raw)
+    except ValueError:
+        raise errors.BadCountry() from None
+    if country_id not in rt.catalog.countries:
+        raise errors.BadCountry()
+    return country_id
+
+
+def _max_price(rt: Runtime, raw: str | None) -> int | None:
+    """The customer's price ceiling in minor units, rounded down: an offer is affordable
+    when its price is at most this. Unreadable or negative values are ignored, as an
+    absent parameter would be."""
+    if raw is None:
+        return None
+    try:
+        value = Decimal(raw.strip())
+    except InvalidOperation:
+        return None
+    if not value.is_finite() or value < 0:
+        return None
+    return int(value.scaleb(rt.money.decimals).to_integral_value(rounding=ROUND_FLOOR))
+
+
+async def buy_number(rt: Runtime, *, customer: Customer, request: PurchaseRequest) -> Purchase:
+    if request.activation_type not in (None, "0"):
+        raise errors.BadAction()
+    if request.service is None or request.service not in rt.catalog.services:
+        raise errors.BadService()
+    country_id = _country(rt, request.country)
+    max_price = _max_price(rt, request.max_price)
+    number_filter = inventory.NumberFilter(
+        operators=_operators(request.operator),
+        excluded_prefixes=parse_phone_exceptions(
+            request.phone_exception,
+            country_prefix=rt.catalog.countries[country_id].phone_prefix,
+        ),
+    )
+    offer_filter = inventory.OfferFilter(
+        service=request.service,
+        country_id=country_id,
+        provider_ids=_id_list(request.provider_ids),
+        except_provider_ids=_id_list(request.except_provider_ids),
+    )
+    cap = customer.max_live if customer.max_live is not None else rt.settings.max_live_activations
+
+    async with rt.db.write() as conn:
+        now = rt.clock.now()
+        if request.order_id is not None and await activations.order_exists(
+            conn, customer_id=customer.id, order_id=request.order_id
+        ):
+            raise errors.OrderAlreadyExists()
+        if cap > 0 and await activations.count_live(conn, customer.id) >= cap:
+            raise errors.ChannelsLimit()
+        candidates = await inventory.offers_with_stock(conn, offer_filter, number_filter)
+        if not candidates:
+            raise errors.NoNumbers()
+        if max_price is not None:
+            affordable = [o for o in candidates if o.price <= max_price]
+            if not affordable:
+                raise errors.WrongMaxPrice(rt.money.format(candidates[0].price))
+            candidates = affordable
+        for offer in candidates:
+            number = await inventory.claim_number(
+                conn, offer=offer, offer_filter=offer_filter, wanted=number_filter
+            )
+            if number is not None:
+                break
+        else:
+            raise errors.NoNumbers()
+        expires_at = now + rt.settings.activation_ttl
+        activation_id = await activations.insert_activation(
+            conn,
+            customer_id=customer.id,
+            provider_id=offer.provider_id,
+            number_id=number.id,
+            service=request.service,
+            country_id=country_id,
+            operator=number.operator,
+            phone=number.phone,
+            price=offer.price,
+            payout=offer.payout,
+            state=State.WAITING.value,
+            created_at=now,
+            expires_at=expires_at,
+            order_id=request.order_id,
+            ref=request.ref,
+        )
+        hold = await ledger.place_hold(
+            conn,
+            system=rt.accounts(),
+            account_id=customer.account_id,
+            amount=offer.price,
+            activation_id=activation_id,
+            now=now,
+        )
+        if hold is None:
+            raise errors.NoBalance()
+    return Purchase(
+        activation_id=activation_id,
+        phone=number.phone,
+        price=offer.price,
+        country_id=country_id,
+        operator=number.operator,
+        created_at=now,
+        expires_at=expires_at,
+    )
