@@ -43,6 +43,20 @@ class SystemAccounts:
     external: int
 
 
+async def ensure_system_accounts(conn: AsyncConnection) -> None:
+    """Create the revenue and external accounts if this database lacks them (a partial
+    unique index keeps them single)."""
+    present = {
+        k
+        for (k,) in await conn.execute(
+            select(accounts.c.kind).where(accounts.c.kind.in_(DERIVED_ACCOUNT_KINDS))
+        )
+    }
+    for kind in DERIVED_ACCOUNT_KINDS:
+        if kind not in present:
+            await open_account(conn, kind=kind)
+
+
 async def system_accounts(conn: AsyncConnection) -> SystemAccounts:
     rows = (
         await conn.execute(

@@ -45,6 +45,7 @@ class Runtime:
             await migrate.upgrade(self.db)
             async with self.db.write() as conn:
                 await load_catalog(conn, is_sqlite=self.db.is_sqlite)
+                await ledger.ensure_system_accounts(conn)
         async with self.db.read() as conn:
             self.catalog = await read_catalog(conn)
             self.system = await ledger.system_accounts(conn)

@@ -326,9 +326,6 @@ def upgrade() -> None:
     op.create_index("ix_sms_activation", "sms", ["activation_id"], unique=False)
 
     _journal_append_only()
-    # The two accounts every deployment has exactly one of.
-    op.execute("INSERT INTO accounts (kind, balance, held) VALUES ('revenue', 0, 0)")
-    op.execute("INSERT INTO accounts (kind, balance, held) VALUES ('external', 0, 0)")
 
 
 def _journal_append_only() -> None:

@@ -1,0 +1,93 @@
+"""Fixtures: every storage and API test runs on SQLite and on PostgreSQL.
+
+PostgreSQL is the server on 127.0.0.1:5432 (``OTPHUB_TEST_POSTGRES_URL`` to change). When it
+is unreachable the PostgreSQL half is skipped with a loud notice, except under CI=true,
+where that is a failure.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import warnings
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests import support
+
+BACKENDS = ("sqlite", "postgresql")
+_pg_state: dict[str, object] = {}
+
+
+def pytest_report_header(config: pytest.Config) -> str:
+    return f"OTPHub tests on SQLite and PostgreSQL ({support.PG_ADMIN_URL})"
+
+
+@pytest.fixture(scope="session")
+def live_server() -> Iterator[support.LiveServer]:
+    server = support.LiveServer()
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("template") / "template.db"
+    asyncio.run(support.migrate(f"sqlite:///{path}"))
+    return path
+
+
+@pytest.fixture(scope="session")
+def pg_url() -> Iterator[str]:
+    if not support.pg_reachable():
+        message = f"PostgreSQL unreachable at {support.PG_ADMIN_URL}"
+        if os.environ.get("CI") == "true":
+            pytest.fail(message + " (CI=true: the PostgreSQL half must run)")
+        warnings.warn(f"{message}: SKIPPING EVERY POSTGRESQL TEST", stacklevel=1)
+        pytest.skip(message + ": PostgreSQL half skipped")
+    url = support.create_pg_database()
+    asyncio.run(support.migrate(url))
+    yield url
+    support.drop_pg_database(url)
+
+
+@pytest.fixture(params=BACKENDS)
+def backend(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+@pytest.fixture
+def database_url(backend: str, request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """A clean, migrated database on the test's backend."""
+    if backend == "sqlite":
+        template: Path = request.getfixturevalue("sqlite_template")
+        return support.sqlite_copy(template, tmp_path)
+    url: str = request.getfixturevalue("pg_url")
+    asyncio.run(support.empty_pg(url))
+    return url
+
+
+@pytest.fixture
+def hub_settings() -> dict[str, object]:
+    """Override to change the deployment's settings for a module or test."""
+    return {}
+
+
+@pytest.fixture
+def hub(
+    live_server: support.LiveServer,
+    database_url: str,
+    backend: str,
+    hub_settings: dict[str, object],
+) -> Iterator[support.Hub]:
+    """A deployment on a clean database, served on 127.0.0.1. After the test, the audit
+    must be clean: every test that moves money is checked by the auditor."""
+    deployment = support.install(live_server, database_url, backend, **hub_settings)
+    try:
+        yield deployment
+        deployment.assert_audit_clean()
+    finally:
+        support.uninstall(deployment)
