@@ -27,6 +27,7 @@ from sqlalchemy.engine import make_url
 
 from otphub.clock import ManualClock
 from otphub.config import Settings
+from otphub.db import ledger
 from otphub.db.engine import open_database
 from otphub.http.app import create_app
 from otphub.services import accounts, audit, inventory
@@ -169,6 +170,7 @@ async def empty_pg(url: str) -> None:
     try:
         async with db.write() as conn:
             await conn.execute(text(f"TRUNCATE {', '.join(DATA_TABLES)} RESTART IDENTITY CASCADE"))
+            await ledger.ensure_system_accounts(conn)
     finally:
         await db.dispose()
 
@@ -333,7 +335,8 @@ class Hub:
 def install(live: LiveServer, url: str, backend: str, **overrides: Any) -> Hub:
     clock = ManualClock()
     rt = runtime_for(url, clock, **overrides)
-    live.call(rt.start())
+    # The database is migrated already (template copy or emptied PostgreSQL database).
+    live.call(rt.start(migrate_schema=False))
     live.app.app = create_app(rt, manage_runtime=False, workers=())
     return Hub(live, rt, clock, backend)
 

@@ -226,3 +226,59 @@ async def awaiting_sms(
         .limit(limit)
     )
     return [Activation.from_row(r) for r in rows]
+
+
+async def live_of_customer(conn: AsyncConnection, customer_id: int) -> list[Activation]:
+    rows = await conn.execute(
+        select(*_COLUMNS)
+        .where(activations.c.customer_id == customer_id, activations.c.state.in_(LIVE))
+        .order_by(activations.c.id)
+    )
+    return [Activation.from_row(r) for r in rows]
+
+
+async def overdue_of_customer(conn: AsyncConnection, *, customer_id: int, now: int) -> list[int]:
+    rows = await conn.execute(
+        select(activations.c.id).where(
+            activations.c.customer_id == customer_id,
+            activations.c.state.in_(LIVE),
+            activations.c.expires_at <= now,
+        )
+    )
+    return [int(r.id) for r in rows]
+
+
+async def ended_of_customer(
+    conn: AsyncConnection, *, customer_id: int, start: int, end: int, offset: int, limit: int
+) -> list[Activation]:
+    """Finished and cancelled activations bought in [start, end], newest first."""
+    rows = await conn.execute(
+        select(*_COLUMNS)
+        .where(
+            activations.c.customer_id == customer_id,
+            activations.c.state.in_((State.FINISHED.value, State.CANCELLED.value)),
+            activations.c.created_at >= start,
+            activations.c.created_at <= end,
+        )
+        .order_by(activations.c.created_at.desc(), activations.c.id.desc())
+        .offset(offset)
+        .limit(limit)
+    )
+    return [Activation.from_row(r) for r in rows]
+
+
+async def sms_texts(
+    conn: AsyncConnection, activation_ids: list[int]
+) -> dict[int, list[tuple[str, str]]]:
+    """(text, code) of every SMS matched to the activations, oldest first."""
+    found: dict[int, list[tuple[str, str]]] = {i: [] for i in activation_ids}
+    if not activation_ids:
+        return found
+    rows = await conn.execute(
+        select(sms.c.activation_id, sms.c.text, sms.c.code)
+        .where(sms.c.activation_id.in_(activation_ids))
+        .order_by(sms.c.id)
+    )
+    for row in rows:
+        found[int(row.activation_id)].append((str(row.text), str(row.code)))
+    return found

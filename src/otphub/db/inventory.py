@@ -26,6 +26,9 @@ class NumberFilter:
     excluded_prefixes: tuple[str, ...] = ()
 
 
+ANY_NUMBER = NumberFilter()
+
+
 @dataclass(frozen=True, slots=True)
 class OfferFilter:
     service: str
@@ -51,12 +54,16 @@ class ClaimedNumber:
 
 
 def _never_finished_for(service: ColumnElement[str] | str) -> ColumnElement[bool]:
+    # correlate_except: this EXISTS sits two levels deep in offers_with_stock, and must
+    # correlate to both the numbers and the offers of the enclosing queries.
     return not_(
-        exists().where(
+        exists()
+        .where(
             activations.c.number_id == numbers.c.id,
             activations.c.service == service,
             activations.c.state == "finished",
         )
+        .correlate_except(activations)
     )
 
 
@@ -109,13 +116,17 @@ async def offers_with_stock(
 ) -> list[Offer]:
     """Matching offers that have a free number: cheapest first, then the provider with the
     best delivery record, then at random."""
-    has_free_number = exists().where(
-        *_free_number(
-            provider_id=offers.c.provider_id,
-            country_id=offers.c.country_id,
-            service=offers.c.service,
-            wanted=number_filter,
+    has_free_number = (
+        exists()
+        .where(
+            *_free_number(
+                provider_id=offers.c.provider_id,
+                country_id=offers.c.country_id,
+                service=offers.c.service,
+                wanted=number_filter,
+            )
         )
+        .correlate_except(numbers)
     )
     rows = await conn.execute(
         select(
@@ -188,7 +199,11 @@ class StockLine:
 
 
 async def stock(
-    conn: AsyncConnection, *, service: str | None = None, country_id: int | None = None
+    conn: AsyncConnection,
+    *,
+    service: str | None = None,
+    country_id: int | None = None,
+    wanted: NumberFilter = ANY_NUMBER,
 ) -> Sequence[StockLine]:
     """Free numbers per enabled offer (provider x country x service). Offers without stock
     are left out."""
@@ -217,7 +232,7 @@ async def stock(
                     provider_id=offers.c.provider_id,
                     country_id=offers.c.country_id,
                     service=offers.c.service,
-                    wanted=NumberFilter(),
+                    wanted=wanted,
                 )
             ),
         )
@@ -228,3 +243,33 @@ async def stock(
         .order_by(offers.c.country_id, offers.c.service, offers.c.price)
     )
     return [StockLine(r.country_id, r.service, r.provider_id, r.price, r.free) for r in rows]
+
+
+async def operators(conn: AsyncConnection, *, country_id: int | None) -> dict[int, list[str]]:
+    """Named operators of online numbers, per country."""
+    query = (
+        select(numbers.c.country_id, numbers.c.operator)
+        .where(numbers.c.online == true(), numbers.c.operator != "any")
+        .distinct()
+        .order_by(numbers.c.country_id, numbers.c.operator)
+    )
+    if country_id is not None:
+        query = query.where(numbers.c.country_id == country_id)
+    found: dict[int, list[str]] = {}
+    for row in await conn.execute(query):
+        found.setdefault(int(row.country_id), []).append(str(row.operator))
+    return found
+
+
+async def services_offered(conn: AsyncConnection, *, country_id: int) -> set[str]:
+    query = (
+        select(offers.c.service)
+        .join(providers, providers.c.id == offers.c.provider_id)
+        .where(
+            offers.c.country_id == country_id,
+            offers.c.enabled == true(),
+            providers.c.enabled == true(),
+        )
+        .distinct()
+    )
+    return {str(r.service) for r in await conn.execute(query)}

@@ -7,7 +7,6 @@ answer, errors included, is HTTP 200 with a byte-exact body; an unexpected failu
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
 from dataclasses import replace
 
 import structlog
@@ -15,18 +14,16 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from otphub.db.activations import Activation
-from otphub.db.inventory import StockLine
 from otphub.domain import errors
 from otphub.domain.activation import State, status_answer
+from otphub.http import reference_actions as reference
 from otphub.http.answers import json_answer, text
-from otphub.http.params import Params, read_params
-from otphub.services import accounts, lifecycle, prices, purchase
+from otphub.http.params import Action, Params, read_params
+from otphub.services import accounts, history, lifecycle, purchase
 from otphub.services.accounts import Customer
 from otphub.services.runtime import Runtime
 
 log = structlog.get_logger("otphub.api")
-
-Action = Callable[[Runtime, Customer, Params], Awaitable[Response]]
 
 
 async def get_balance(rt: Runtime, customer: Customer, _params: Params) -> Response:
@@ -109,14 +106,64 @@ async def set_status(rt: Runtime, customer: Customer, params: Params) -> Respons
     return text(answer)
 
 
-def _prices(
-    shape: Callable[[Runtime, list[StockLine]], prices.JsonTree],
-) -> Action:
-    async def action(rt: Runtime, _customer: Customer, params: Params) -> Response:
-        lines = await prices.stock(rt, service=params.get("service"), country=params.get("country"))
-        return json_answer(shape(rt, list(lines)))
+def _activation_status_code(act: Activation) -> str:
+    # getActiveActivations: "4" waiting, "2" code received, "3" waiting for another SMS.
+    return {State.WAITING: "4", State.CODE: "2", State.RETRY: "3"}.get(act.state, "4")
 
-    return action
+
+async def get_active_activations(rt: Runtime, customer: Customer, _params: Params) -> Response:
+    live = await lifecycle.live_activations(rt, customer=customer)
+    if not live:
+        raise errors.NoActivations()
+    return json_answer(
+        {
+            "status": "success",
+            "activeActivations": [
+                {
+                    "activationId": str(act.id),
+                    "serviceCode": act.service,
+                    "phoneNumber": act.phone,
+                    "activationCost": rt.money.json_number(act.price),
+                    "activationStatus": _activation_status_code(act),
+                    "smsCode": None if act.code is None else [act.code],
+                    "smsText": act.sms_text,
+                    "activationTime": rt.timestamp(act.created_at),
+                    "discount": rt.money.format(0),
+                    "repeated": "0",
+                    "countryCode": str(act.country_id),
+                    "countryName": rt.catalog.countries[act.country_id].name_en,
+                    "canGetAnotherSms": "1",
+                    "currency": rt.money.numeric,
+                }
+                for act in live
+            ],
+        }
+    )
+
+
+async def get_history(rt: Runtime, customer: Customer, params: Params) -> Response:
+    lines = await history.history(
+        rt,
+        customer=customer,
+        start=params.get("start"),
+        end=params.get("end"),
+        offset=params.get("offset"),
+        limit=params.get("limit"),
+    )
+    return json_answer(
+        [
+            {
+                "id": line.activation.id,
+                "date": rt.timestamp(line.activation.created_at),
+                "phone": line.activation.phone,
+                "sms": line.texts,
+                "cost": rt.money.json_number(line.activation.price),
+                "status": "6" if line.activation.state is State.FINISHED else "8",
+                "currency": rt.money.numeric,
+            }
+            for line in lines
+        ]
+    )
 
 
 ACTIONS: dict[str, Action] = {
@@ -128,9 +175,16 @@ ACTIONS: dict[str, Action] = {
     "getStatusV2": get_status_v2,
     "getFullSms": get_full_sms,
     "setStatus": set_status,
-    "getPrices": _prices(prices.prices_v1),
-    "getPricesV2": _prices(prices.prices_v2),
-    "getPricesV3": _prices(prices.prices_v3),
+    "getActiveActivations": get_active_activations,
+    "getHistory": get_history,
+    "getPrices": reference.get_prices,
+    "getPricesV2": reference.get_prices_v2,
+    "getPricesV3": reference.get_prices_v3,
+    "getNumbersStatus": reference.get_numbers_status,
+    "getTopCountriesByService": reference.get_top_countries_by_service,
+    "getCountries": reference.get_countries,
+    "getServicesList": reference.get_services_list,
+    "getOperators": reference.get_operators,
 }
 
 

@@ -7,10 +7,18 @@ multipart body, and are merged (the body wins). Parameter names are trimmed (cli
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+
 from starlette.datastructures import UploadFile
 from starlette.requests import Request
+from starlette.responses import Response
+
+from otphub.services.accounts import Customer
+from otphub.services.runtime import Runtime
 
 Params = dict[str, str]
+# One action of the customer API: (runtime, authenticated customer, parameters) -> answer.
+Action = Callable[[Runtime, Customer, Params], Awaitable[Response]]
 
 _FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
 

@@ -210,3 +210,19 @@ async def sweep(rt: Runtime, *, batch: int = 100) -> int:
                     resolved += 1
         if len(ids) < batch:
             return resolved
+
+
+async def live_activations(rt: Runtime, *, customer: Customer) -> list[Activation]:
+    """The customer's live activations, after resolving any whose deadline has passed."""
+    async with rt.db.read() as conn:
+        overdue = await activations.overdue_of_customer(
+            conn, customer_id=customer.id, now=rt.clock.now()
+        )
+    if overdue:
+        async with rt.db.write() as conn:
+            for activation_id in overdue:
+                await _locked_current(
+                    rt, conn, activation_id, customer_id=customer.id, now=rt.clock.now()
+                )
+    async with rt.db.read() as conn:
+        return await activations.live_of_customer(conn, customer.id)

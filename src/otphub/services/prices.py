@@ -10,19 +10,33 @@ from otphub.domain import errors
 from otphub.services.runtime import Runtime
 
 
-async def stock(rt: Runtime, *, service: str | None, country: str | None) -> Sequence[StockLine]:
+def country_id(rt: Runtime, raw: str | None) -> int | None:
+    """A ``country`` filter: ``None`` when absent, ``BAD_COUNTRY`` when unknown."""
+    if raw is None:
+        return None
+    try:
+        value = int(raw)
+    except ValueError:
+        raise errors.BadCountry() from None
+    if value not in rt.catalog.countries:
+        raise errors.BadCountry()
+    return value
+
+
+async def stock(
+    rt: Runtime,
+    *,
+    service: str | None,
+    country: str | None,
+    wanted: inventory.NumberFilter = inventory.ANY_NUMBER,
+) -> Sequence[StockLine]:
     if service is not None and service not in rt.catalog.services:
         raise errors.BadService()
-    country_id: int | None = None
-    if country is not None:
-        try:
-            country_id = int(country)
-        except ValueError:
-            raise errors.BadCountry() from None
-        if country_id not in rt.catalog.countries:
-            raise errors.BadCountry()
+    wanted_country = country_id(rt, country)
     async with rt.db.read() as conn:
-        return await inventory.stock(conn, service=service, country_id=country_id)
+        return await inventory.stock(
+            conn, service=service, country_id=wanted_country, wanted=wanted
+        )
 
 
 JsonTree = dict[str, dict[str, dict[str, object]]]
