@@ -9,6 +9,7 @@ import random
 from dataclasses import dataclass
 from pathlib import Path
 
+import httpx
 import typer
 import uvicorn
 
@@ -22,12 +23,12 @@ from otphub.workers.sweeper import run_sweeper
 
 DEMO_DB = Path("var/demo.db")
 
-# country id -> (operators, how many numbers)
-_NUMBERS: dict[int, tuple[tuple[str, ...], int]] = {
-    0: (("mts", "beeline", "megafon", "tele2"), 40),  # Russia
-    2: (("beeline", "kcell", "activ"), 20),  # Kazakhstan
-    16: (("ee", "vodafone", "o2"), 20),  # United Kingdom
-    12: (("tmobile", "verizon"), 20),  # USA (virtual)
+# country id -> (mobile number prefix, operators, how many numbers)
+_NUMBERS: dict[int, tuple[str, tuple[str, ...], int]] = {
+    0: ("79", ("mts", "beeline", "megafon", "tele2"), 40),  # Russia
+    2: ("770", ("beeline", "kcell", "activ"), 20),  # Kazakhstan
+    16: ("447", ("ee", "vodafone", "o2"), 20),  # United Kingdom
+    12: ("1", ("tmobile", "verizon"), 20),  # USA (virtual)
 }
 # service -> price in minor units per country; the provider earns 80%.
 _OFFERS: dict[str, int] = {
@@ -41,7 +42,10 @@ _OFFERS: dict[str, int] = {
     "tw": 45,
     "am": 30,
     "mm": 25,
+    "ot": 10,  # "Any other": the simulator never sends its SMS, to show a cancel
 }
+# The demo shortens the early-cancel window so that the cancel example needs no long wait.
+DEMO_EARLY_CANCEL = 10
 
 
 @dataclass(frozen=True)
@@ -56,11 +60,10 @@ async def seed(rt: Runtime, *, seed_value: int = 7) -> DemoSetup:
     rng = random.Random(seed_value)
     provider = await accounts.add_provider(rt, name="Simulated SIM bank")
     total = 0
-    for country_id, (operators, count) in _NUMBERS.items():
-        prefix = rt.catalog.countries[country_id].phone_prefix
+    for country_id, (prefix, operators, count) in _NUMBERS.items():
         per_operator: dict[str, list[str]] = {op: [] for op in operators}
         for i in range(count):
-            local_digits = 11 - len(prefix)
+            local_digits = (12 if country_id == 16 else 11) - len(prefix)
             phone = prefix + "".join(str(rng.randrange(10)) for _ in range(local_digits))
             per_operator[operators[i % len(operators)]].append(phone)
         for operator, phones in per_operator.items():
@@ -84,7 +87,7 @@ async def seed(rt: Runtime, *, seed_value: int = 7) -> DemoSetup:
     )
 
 
-def instructions(base: str, setup: DemoSetup) -> str:
+def instructions(base: str, setup: DemoSetup, *, early_cancel: int = DEMO_EARLY_CANCEL) -> str:
     url = f"{base}/stubs/handler_api.php?api_key={setup.api_key}"
     return f"""
 OTPHub demo is running at {base}
@@ -99,30 +102,35 @@ Try the whole flow (copy-paste):
   curl '{url}&action=getNumber&service=tg&country=0'
       # -> ACCESS_NUMBER:<id>:<phone>; set ID to that id:
   ID=1
+  sleep 4                                            # the SIM bank receives the SMS
   curl "{url}&action=getStatus&id=$ID"
       # STATUS_WAIT_CODE, then a few seconds later STATUS_OK:<code>
   curl "{url}&action=getStatusV2&id=$ID"
   curl "{url}&action=setStatus&status=6&id=$ID"      # finish: ACCESS_ACTIVATION
   curl '{url}&action=getBalance'                     # 99.50
 
-  # buy another and cancel it (allowed 120 s after purchase, before a code arrives):
-  curl '{url}&action=getNumberV2&service=wa&country=2'
-  curl "{url}&action=setStatus&status=8&id=<id>"     # ACCESS_CANCEL, money back
+  # "Any other" (ot) never gets its SMS here: buy one and cancel it for a refund.
+  # A cancel is refused (EARLY_CANCEL_DENIED) for {early_cancel} s after purchase.
+  curl '{url}&action=getNumberV2&service=ot&country=2'
+      # -> {{"activationId": <id>, ...}}; set ID to that id:
+  ID=2
+  sleep {early_cancel}
+  curl "{url}&action=setStatus&status=8&id=$ID"      # ACCESS_CANCEL
+  curl '{url}&action=getBalance'                     # 99.50 again: the 0.10 came back
 
 Press Ctrl+C to stop.
 """
 
 
 def run_demo(*, host: str, port: int) -> None:
-    os.environ.setdefault("OTPHUB_DATABASE_URL", f"sqlite:///{DEMO_DB}")
+    # The demo always runs on its own file, whatever OTPHUB_DATABASE_URL says: it starts
+    # afresh every time, and must never wipe an operator's real database.
+    os.environ["OTPHUB_DATABASE_URL"] = f"sqlite:///{DEMO_DB}"
+    os.environ.setdefault("OTPHUB_EARLY_CANCEL", str(DEMO_EARLY_CANCEL))
     settings = Settings()
     configure_logging("warning")
-    path = settings.sqlite_path()
-    if path is None:
-        raise typer.BadParameter("the demo runs on SQLite; unset OTPHUB_DATABASE_URL")
-    # A fresh demo every time: the demo database is the demo's own file, nothing else.
     for suffix in ("", "-wal", "-shm"):
-        Path(f"{path}{suffix}").unlink(missing_ok=True)
+        Path(f"{DEMO_DB}{suffix}").unlink(missing_ok=True)
     rt = build_runtime(settings)
 
     async def prepare() -> DemoSetup:
@@ -134,6 +142,18 @@ def run_demo(*, host: str, port: int) -> None:
     setup = asyncio.run(prepare())
     base = f"http://{'127.0.0.1' if host in ('0.0.0.0', '::') else host}:{port}"  # noqa: S104
     simulator = Simulator(provider_id=setup.provider_id, key=setup.provider_key, base_url=base)
-    typer.echo(instructions(base, setup))
-    app = create_app(build_runtime(settings), workers=(run_sweeper, simulator.run))
+
+    async def announce(_rt: Runtime) -> None:
+        # Print the commands only once the server answers, so that they work when pasted.
+        async with httpx.AsyncClient() as client:
+            while True:
+                try:
+                    if (await client.get(f"{base}/healthz")).status_code == 200:
+                        break
+                except httpx.TransportError:
+                    pass
+                await asyncio.sleep(0.05)
+        typer.echo(instructions(base, setup, early_cancel=settings.early_cancel))
+
+    app = create_app(build_runtime(settings), workers=(run_sweeper, simulator.run, announce))
     uvicorn.run(app, host=host, port=port, access_log=False, log_level="warning")

@@ -43,8 +43,18 @@ def realistic_sms(service: str, service_name: str) -> str:
 
 
 class Simulator:
-    def __init__(self, *, provider_id: int, key: str, base_url: str, delay: int = 3) -> None:
+    def __init__(
+        self,
+        *,
+        provider_id: int,
+        key: str,
+        base_url: str,
+        delay: int = 3,
+        silent_services: frozenset[str] = frozenset({"ot"}),
+    ) -> None:
         self.provider_id = provider_id
+        # Services whose SMS never comes, so that a demo can show a cancel and a refund.
+        self.silent_services = silent_services
         self.key = key
         self.base_url = base_url.rstrip("/")
         self.delay = delay
@@ -57,6 +67,8 @@ class Simulator:
                 conn, provider_id=self.provider_id, bought_before=rt.clock.now() - self.delay
             )
         for act in due:
+            if act.service in self.silent_services:
+                continue
             self._next_sms_id += 1
             body = {
                 "action": "PUSH_SMS",
@@ -69,7 +81,7 @@ class Simulator:
             response = await client.post(f"{self.base_url}/agent/api/sms", json=body)
             if response.status_code != 200:
                 log.warning("simulator_push_refused", status=response.status_code)
-        return len(due)
+        return sum(1 for act in due if act.service not in self.silent_services)
 
     async def run(self, rt: Runtime) -> None:
         async with httpx.AsyncClient(timeout=5) as client:
