@@ -231,3 +231,25 @@ def test_ref_and_order_id_are_recorded(hub: Hub) -> None:
             return row.ref, row.order_id
 
     assert hub.call(read()) == ("partner7", "o-1")
+
+
+def test_price_ties_go_to_the_provider_with_the_better_delivery_record(hub: Hub) -> None:
+    from otphub.services import inventory
+
+    good = hub.stocked(count=4, price="0.50", first_phone=79000000100)
+    bad = hub.stocked(count=4, price="0.50", first_phone=79000000200)
+    key = hub.customer("10.00")
+    # The record: two activations each; good's are finished, bad's cancelled.
+    for _ in range(2):
+        activation_id, phone = hub.buy(key, providerIds=good.id)
+        hub.push_sms(good, phone, "code 12345")
+        hub.say(key, "setStatus", id=activation_id, status=6)
+        activation_id, _ = hub.buy(key, providerIds=bad.id)
+        hub.clock.advance(120)
+        hub.say(key, "setStatus", id=activation_id, status=8)
+    hub.call(inventory.refresh_delivery_scores(hub.rt))
+    for _ in range(2):
+        activation_id, phone = hub.buy(key)
+        assert phone.startswith("790000001"), phone
+        hub.clock.advance(120)
+        hub.say(key, "setStatus", id=activation_id, status=8)

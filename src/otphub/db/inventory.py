@@ -12,7 +12,19 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import ColumnElement, and_, exists, false, func, not_, or_, select, true, update
+from sqlalchemy import (
+    ColumnElement,
+    and_,
+    case,
+    exists,
+    false,
+    func,
+    not_,
+    or_,
+    select,
+    true,
+    update,
+)
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from otphub.db.schema import activations, numbers, offers, providers
@@ -273,3 +285,21 @@ async def services_offered(conn: AsyncConnection, *, country_id: int) -> set[str
         .distinct()
     )
     return {str(r.service) for r in await conn.execute(query)}
+
+
+async def refresh_delivery_scores(conn: AsyncConnection, *, since: int) -> None:
+    """Recompute every provider's delivery record from its activations bought since
+    ``since``: finished per ended, in per mille, with one success and one failure added so
+    that a provider without history stands at 500 and one sale does not make it perfect."""
+    ended = activations.c.state.in_(("finished", "cancelled"))
+    finished = func.count(case((activations.c.state == "finished", 1)))
+    score = (
+        select((finished + 1) * 1000 // (func.count() + 2))
+        .where(
+            activations.c.provider_id == providers.c.id,
+            activations.c.created_at >= since,
+            ended,
+        )
+        .scalar_subquery()
+    )
+    await conn.execute(update(providers).values(delivery_score=score))

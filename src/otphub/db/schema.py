@@ -130,8 +130,9 @@ providers = Table(
     Column("key_hash", String(64), nullable=False, unique=True),
     Column("account_id", Id, ForeignKey("accounts.id"), nullable=False, unique=True),
     Column("enabled", Boolean, nullable=False, server_default=text("true")),
-    # share of recent activations that delivered a code, in per mille; breaks price ties
-    Column("delivery_score", Integer, nullable=False, server_default=text("0")),
+    # share of recent activations that were finished, in per mille (smoothed: a provider
+    # without history has 500); breaks price ties. See inventory.refresh_delivery_scores.
+    Column("delivery_score", Integer, nullable=False, server_default=text("500")),
     Column("created_at", BigInteger, nullable=False),
 )
 

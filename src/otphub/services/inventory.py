@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from sqlalchemy import insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from otphub.db import inventory as db_inventory
 from otphub.db.schema import numbers, offers, providers
 from otphub.domain import errors
 from otphub.domain.phones import normalize_phone
@@ -133,3 +134,12 @@ async def add_numbers(
                 ],
             )
     return len(fresh)
+
+
+# How far back a provider's delivery record looks.
+DELIVERY_WINDOW = 7 * 24 * 3600
+
+
+async def refresh_delivery_scores(rt: Runtime) -> None:
+    async with rt.db.write() as conn:
+        await db_inventory.refresh_delivery_scores(conn, since=rt.clock.now() - DELIVERY_WINDOW)

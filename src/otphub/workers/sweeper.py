@@ -1,28 +1,37 @@
-"""The expiry sweeper: resolves overdue activations every ``OTPHUB_SWEEP_INTERVAL`` seconds.
+"""The expiry sweeper: resolves overdue activations every ``OTPHUB_SWEEP_INTERVAL`` seconds,
+and refreshes the providers' delivery records once a minute.
 
 It may run in every worker and on every node at once: on PostgreSQL each batch is taken
 with SKIP LOCKED and every resolution is compare-and-set, so no activation is resolved
-twice; on SQLite the write lock serialises them.
+twice; on SQLite the write lock serialises them. The delivery-record refresh is an
+idempotent recomputation, harmless when two nodes do it.
 """
 
 from __future__ import annotations
 
 import asyncio
+import time
 
 import structlog
 
-from otphub.services import lifecycle
+from otphub.services import inventory, lifecycle
 from otphub.services.runtime import Runtime
 
 log = structlog.get_logger("otphub.sweeper")
 
+SCORE_REFRESH_SECONDS = 60.0
+
 
 async def run_sweeper(rt: Runtime) -> None:
+    next_refresh = 0.0
     while True:
         try:
             resolved = await lifecycle.sweep(rt)
             if resolved:
                 log.info("expired_activations", count=resolved)
+            if time.monotonic() >= next_refresh:
+                await inventory.refresh_delivery_scores(rt)
+                next_refresh = time.monotonic() + SCORE_REFRESH_SECONDS
         except asyncio.CancelledError:
             raise
         except Exception:

@@ -139,7 +139,7 @@ def upgrade() -> None:
             "account_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False
         ),
         sa.Column("enabled", sa.Boolean(), server_default=sa.text("(true)"), nullable=False),
-        sa.Column("delivery_score", sa.Integer(), server_default=sa.text("0"), nullable=False),
+        sa.Column("delivery_score", sa.Integer(), server_default=sa.text("500"), nullable=False),
         sa.Column("created_at", sa.BigInteger(), nullable=False),
         sa.ForeignKeyConstraint(
             ["account_id"], ["accounts.id"], name=op.f("fk_providers_account_id_accounts")
