@@ -13,6 +13,7 @@ from typing import Annotated, NoReturn, TypeVar
 
 import typer
 from pydantic import ValidationError
+from sqlalchemy.engine import make_url
 
 from otphub.config import Settings
 from otphub.domain import errors
@@ -54,9 +55,14 @@ def settings() -> Settings:
 
 def run(use_case: Callable[[Runtime], Awaitable[T]], *, migrate_schema: bool = False) -> T:
     """Open the database, run one use case, close. Refusals become one-line errors."""
+    current = settings()
+    path = current.sqlite_path()
+    if not migrate_schema and path is not None and not path.exists():
+        # Do not leave an empty database file behind a mistyped path.
+        fail(f"no database at {path}; run `otphub init` first")
 
     async def main() -> T:
-        rt = build_runtime(settings())
+        rt = build_runtime(current)
         try:
             await rt.start(migrate_schema=migrate_schema)
             return await use_case(rt)
@@ -105,9 +111,9 @@ def init() -> None:
         return len(rt.catalog.services), len(rt.catalog.countries)
 
     service_count, country_count = run(use_case, migrate_schema=True)
+    shown = make_url(settings().database_url).render_as_string(hide_password=True)
     typer.echo(
-        f"database ready: {settings().database_url} "
-        f"({service_count} services, {country_count} countries)",
+        f"database ready: {shown} ({service_count} services, {country_count} countries)",
         err=True,
     )
 
@@ -220,7 +226,8 @@ def customer_add(
     )
 
 
-@customer_app.command("topup")
+# ignore_unknown_options: "-5.00" must reach the amount check, not be read as an option.
+@customer_app.command("topup", context_settings={"ignore_unknown_options": True})
 def customer_topup(customer_id: int, amount: str) -> None:
     """Add money to a customer's wallet."""
     minor = money(amount)
