@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from otphub.logs import configure_logging
 from tests import support
 
 BACKENDS = ("sqlite", "postgresql")
@@ -23,6 +24,14 @@ _pg_state: dict[str, object] = {}
 
 def pytest_report_header(config: pytest.Config) -> str:
     return f"OTPHub tests on SQLite and PostgreSQL ({support.PG_ADMIN_URL})"
+
+
+@pytest.fixture(scope="session", autouse=True)
+def json_logs() -> None:
+    """The server's own logging set-up (JSON lines): structlog's default console renderer
+    would draw every logged exception as a rich traceback with every local variable,
+    seconds of CPU inside the live server's event loop."""
+    configure_logging("info")
 
 
 @pytest.fixture(scope="session")

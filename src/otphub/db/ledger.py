@@ -116,6 +116,13 @@ async def top_up(
     )
 
 
+async def lock_wallet(conn: AsyncConnection, account_id: int) -> None:
+    """Take the wallet's row lock (PostgreSQL; SQLite's write lock already covers it), so
+    that one customer's purchases run one after another: the orderId and live-activation
+    checks that precede the hold then see every earlier purchase."""
+    await conn.execute(select(accounts.c.id).where(accounts.c.id == account_id).with_for_update())
+
+
 async def place_hold(
     conn: AsyncConnection,
     *,

@@ -96,6 +96,20 @@ async def _locked_current(
     return act
 
 
+async def _apply(
+    rt: Runtime, conn: AsyncConnection, act: Activation, outcome: Outcome, now: int
+) -> None:
+    if outcome is Outcome.READY:
+        await activations.mark_ready(conn, act.id, now)
+    elif outcome is Outcome.RETRY:
+        if not await activations.move(conn, act.id, leaving=HAS_CODE_STATES, to=State.RETRY):
+            raise ConcurrentChange(act.id)
+    elif outcome is Outcome.FINISH:
+        await _finish(rt, conn, act, now)
+    elif outcome is Outcome.CANCEL:
+        await _cancel(rt, conn, act, now)
+
+
 async def set_status(
     rt: Runtime, *, customer: Customer, activation_id: str | None, status: str | None
 ) -> str:
@@ -107,19 +121,18 @@ async def set_status(
         act = await _locked_current(rt, conn, wanted_id, customer_id=customer.id, now=now)
         if act is None:
             raise errors.NoActivation()
-        outcome = decide(
-            act.snapshot, wanted_status, now=now, early_cancel=rt.settings.early_cancel
-        )
-        if outcome is Outcome.READY:
-            await activations.mark_ready(conn, act.id, now)
-        elif outcome is Outcome.RETRY:
-            if not await activations.move(conn, act.id, leaving=HAS_CODE_STATES, to=State.RETRY):
-                raise ConcurrentChange(act.id)
-        elif outcome is Outcome.FINISH:
-            await _finish(rt, conn, act, now)
-        elif outcome is Outcome.CANCEL:
-            await _cancel(rt, conn, act, now)
-    return ANSWERS[outcome]
+        try:
+            outcome = decide(
+                act.snapshot, wanted_status, now=now, early_cancel=rt.settings.early_cancel
+            )
+        except errors.ProtocolError as refused:
+            refusal = refused
+        else:
+            await _apply(rt, conn, act, outcome, now)
+            return ANSWERS[outcome]
+    # Refused: raised only now, after the transaction committed, so that an expiry
+    # resolved above (the deadline had passed) is kept.
+    raise refusal
 
 
 async def current(rt: Runtime, *, customer: Customer, activation_id: str | None) -> Activation:

@@ -1,7 +1,8 @@
 """Buying a number: getNumber and getNumberV2.
 
-One write transaction, in a fixed order: the idempotency check (orderId), the claim of a
-number, the activation, the hold on the customer's wallet. Any refusal raises and rolls
+One write transaction, in a fixed order: the lock of the customer's wallet, the
+idempotency check (orderId) and the live-activation cap, the claim of a number, the
+activation, the hold on the wallet. Any refusal raises and rolls
 everything back, so a failed purchase leaves no trace. No network call happens inside.
 
 The claim comes before the hold because the price is the price of the offer whose number
@@ -117,6 +118,7 @@ async def buy_number(rt: Runtime, *, customer: Customer, request: PurchaseReques
 
     async with rt.db.write() as conn:
         now = rt.clock.now()
+        await ledger.lock_wallet(conn, customer.account_id)
         if request.order_id is not None and await activations.order_exists(
             conn, customer_id=customer.id, order_id=request.order_id
         ):
