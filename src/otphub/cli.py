@@ -174,6 +174,10 @@ def offer_set(
     payout: Annotated[
         str | None, typer.Option(help="Provider's share; default: the whole price.")
     ] = None,
+    ttl: Annotated[
+        int | None,
+        typer.Option(help="Seconds an activation lives; default: OTPHUB_ACTIVATION_TTL."),
+    ] = None,
 ) -> None:
     """Create or change an offer (provider x country x service)."""
     price_minor = money(price)
@@ -186,6 +190,7 @@ def offer_set(
             country_id=country,
             price=price_minor,
             payout=payout_minor,
+            ttl=ttl,
         )
     )
     typer.echo(

@@ -8,7 +8,7 @@ import asyncio
 from sqlalchemy import func, select
 
 from otphub.db.schema import activations, sms
-from otphub.services import accounts, lifecycle
+from otphub.services import accounts, inventory, lifecycle
 from otphub.workers.sweeper import run_sweeper
 from tests.support import Hub
 
@@ -234,8 +234,6 @@ def test_ref_and_order_id_are_recorded(hub: Hub) -> None:
 
 
 def test_price_ties_go_to_the_provider_with_the_better_delivery_record(hub: Hub) -> None:
-    from otphub.services import inventory
-
     good = hub.stocked(count=4, price="0.50", first_phone=79000000100)
     bad = hub.stocked(count=4, price="0.50", first_phone=79000000200)
     key = hub.customer("10.00")
@@ -253,3 +251,31 @@ def test_price_ties_go_to_the_provider_with_the_better_delivery_record(hub: Hub)
         assert phone.startswith("790000001"), phone
         hub.clock.advance(120)
         hub.say(key, "setStatus", id=activation_id, status=8)
+
+
+def test_an_offer_may_set_its_own_activation_lifetime(hub: Hub) -> None:
+    seller = hub.stocked(count=1, service="tg")
+    hub.call(
+        inventory.set_offer(
+            hub.rt, provider_id=seller.id, service="wa", country_id=0, price=30, ttl=300
+        )
+    )
+    key = hub.customer("1.00")
+    response = hub.api(key, "getNumberV2", service="wa").json()
+    start = hub.rt.timestamp(hub.clock.now())
+    assert response["activationTime"] == start
+    assert response["activationEndTime"] == hub.rt.timestamp(hub.clock.now() + 300)
+    hub.clock.advance(300)
+    assert hub.say(key, "getStatus", id=response["activationId"]) == "STATUS_CANCEL"
+
+
+def test_overdue_holds_come_back_before_the_sweeper_runs(hub: Hub) -> None:
+    """getBalance and getNumber resolve the customer's own overdue activations first."""
+    hub.stocked(count=1)
+    key = hub.customer("0.50")
+    hub.buy(key)
+    assert hub.say(key, "getBalance") == "ACCESS_BALANCE:0.00"
+    hub.clock.advance(1200)
+    assert hub.say(key, "getBalance") == "ACCESS_BALANCE:0.50"
+    # ... and the number is free again for the same customer's next purchase.
+    hub.buy(key)

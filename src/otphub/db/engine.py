@@ -76,7 +76,13 @@ class Database:
 def open_database(url: str, *, sqlite_synchronous: str = "NORMAL", pool_size: int = 10) -> Database:
     full_url = async_url(url)
     is_sqlite = full_url.startswith("sqlite")
-    kwargs: dict[str, Any] = {"pool_size": pool_size, "max_overflow": pool_size * 2}
+    # hide_parameters: a database error must never carry a bound value (an SMS text, a
+    # code, a key hash) into a log line.
+    kwargs: dict[str, Any] = {
+        "pool_size": pool_size,
+        "max_overflow": pool_size * 2,
+        "hide_parameters": True,
+    }
     if is_sqlite:
         kwargs["connect_args"] = {"timeout": 30, "check_same_thread": False}
     else:

@@ -56,6 +56,7 @@ class Offer:
     provider_account_id: int
     price: int
     payout: int
+    ttl: int | None  # None: the deployment's OTPHUB_ACTIVATION_TTL
 
 
 @dataclass(frozen=True, slots=True)
@@ -147,6 +148,7 @@ async def offers_with_stock(
             providers.c.account_id,
             offers.c.price,
             offers.c.payout,
+            offers.c.ttl,
         )
         .join(providers, providers.c.id == offers.c.provider_id)
         .where(*_offer_conditions(offer_filter), has_free_number)
@@ -159,6 +161,7 @@ async def offers_with_stock(
             provider_account_id=r.account_id,
             price=r.price,
             payout=r.payout,
+            ttl=r.ttl,
         )
         for r in rows
     ]

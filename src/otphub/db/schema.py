@@ -145,8 +145,11 @@ offers = Table(
     Column("service", String(16), ForeignKey("services.code"), nullable=False),
     Column("price", BigInteger, nullable=False),
     Column("payout", BigInteger, nullable=False),
+    # seconds an activation of this offer lives; NULL: OTPHUB_ACTIVATION_TTL
+    Column("ttl", Integer, nullable=True),
     Column("enabled", Boolean, nullable=False, server_default=text("true")),
     UniqueConstraint("provider_id", "country_id", "service"),
+    CheckConstraint("ttl IS NULL OR ttl > 0", name="ttl_positive"),
     CheckConstraint("price > 0", name="price_positive"),
     CheckConstraint("payout >= 0 AND payout <= price", name="payout_within_price"),
     Index("ix_offers_service_country", "service", "country_id"),
@@ -189,8 +192,8 @@ activations = Table(
     Column("created_at", BigInteger, nullable=False),
     Column("expires_at", BigInteger, nullable=False),
     Column("ended_at", BigInteger, nullable=True),
-    Column("order_id", String(128), nullable=True),
-    Column("ref", String(128), nullable=True),
+    Column("order_id", Text, nullable=True),
+    Column("ref", Text, nullable=True),
     CheckConstraint("state IN ('waiting', 'code', 'retry', 'finished', 'cancelled')", name="state"),
     CheckConstraint("state IN ('waiting', 'cancelled') OR code IS NOT NULL", name="code_kept"),
     UniqueConstraint("customer_id", "order_id"),
@@ -219,6 +222,14 @@ activations = Table(
         postgresql_where=text("state IN ('waiting', 'code', 'retry')"),
     ),
     Index("ix_activations_customer_created", "customer_id", "created_at"),
+    # A customer's live activations by deadline: resolving them on touch, the cap.
+    Index(
+        "ix_activations_customer_live",
+        "customer_id",
+        "expires_at",
+        sqlite_where=text("state IN ('waiting', 'code', 'retry')"),
+        postgresql_where=text("state IN ('waiting', 'code', 'retry')"),
+    ),
     Index("ix_activations_provider_created", "provider_id", "created_at"),
 )
 
@@ -230,7 +241,7 @@ sms = Table(
     Column("provider_id", Id, ForeignKey("providers.id"), nullable=False),
     Column("provider_sms_id", BigInteger, nullable=False),
     Column("phone", String(16), nullable=False),
-    Column("phone_from", String(64), nullable=True),
+    Column("phone_from", Text, nullable=True),
     Column("text", Text, nullable=False),
     Column("code", Text, nullable=False),
     Column("activation_id", Id, ForeignKey("activations.id"), nullable=True),

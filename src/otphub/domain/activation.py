@@ -11,6 +11,7 @@ import enum
 from dataclasses import dataclass
 
 from otphub.domain import errors
+from otphub.domain.numbers import parse_whole
 
 
 class State(enum.StrEnum):
@@ -60,12 +61,7 @@ class Snapshot:
 
 def parse_status(raw: str | None) -> int:
     """The ``status`` parameter of setStatus; anything unknown is ``BAD_STATUS``."""
-    if raw is None:
-        raise errors.BadStatus()
-    try:
-        value = int(raw.strip())
-    except ValueError as exc:
-        raise errors.BadStatus() from exc
+    value = parse_whole(raw)
     if value not in (1, 3, 6, 8, -1):
         raise errors.BadStatus()
     return value

@@ -6,8 +6,8 @@
 
 from __future__ import annotations
 
-import gzip
 import json
+import zlib
 from typing import Any
 
 import structlog
@@ -15,6 +15,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from otphub.domain import errors
+from otphub.domain.numbers import INT64_MAX, parse_whole
 from otphub.domain.phones import normalize_phone
 from otphub.http.answers import json_answer
 from otphub.services import accounts, lifecycle
@@ -23,6 +24,7 @@ from otphub.services.runtime import Runtime
 log = structlog.get_logger("otphub.agent")
 
 MAX_BODY = 64 * 1024
+MAX_PHONE_FROM = 64  # a sender name; longer ones are cut, never refused (agents would resend)
 
 
 def _error(message: str, status_code: int) -> Response:
@@ -30,15 +32,14 @@ def _error(message: str, status_code: int) -> Response:
 
 
 def _integer(body: dict[str, Any], name: str) -> int:
+    """A non-negative BIGINT: JSON numbers per the protocol; strings of ASCII digits are
+    tolerated; booleans are not numbers."""
     value = body.get(name)
-    # JSON numbers per the protocol; digit strings are tolerated, booleans are not numbers.
-    if isinstance(value, bool):
-        raise errors.SupplierError(f"{name} must be a number")
-    if isinstance(value, int):
-        return value
-    if isinstance(value, str) and value.strip().isdigit():
-        return int(value.strip())
-    raise errors.SupplierError(f"{name} must be a number")
+    if isinstance(value, str):
+        value = parse_whole(value.strip())
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= INT64_MAX:
+        raise errors.SupplierError(f"{name} must be a whole number from 0 to 2**63-1")
+    return value
 
 
 async def _body(request: Request) -> dict[str, Any]:
@@ -46,10 +47,14 @@ async def _body(request: Request) -> dict[str, Any]:
     if len(raw) > MAX_BODY:
         raise errors.SupplierError("body too large", http_status=413)
     if request.headers.get("content-encoding", "").lower() == "gzip":
+        # Bounded: a few compressed kilobytes must not expand into gigabytes.
+        inflater = zlib.decompressobj(wbits=16 + zlib.MAX_WBITS)
         try:
-            raw = gzip.decompress(raw)
-        except (OSError, EOFError) as exc:
+            raw = inflater.decompress(raw, MAX_BODY + 1)
+        except zlib.error as exc:
             raise errors.SupplierError("body is not valid gzip") from exc
+        if len(raw) > MAX_BODY or inflater.unconsumed_tail:
+            raise errors.SupplierError("body too large", http_status=413)
     try:
         body = json.loads(raw)
     except (ValueError, UnicodeDecodeError) as exc:
@@ -81,7 +86,7 @@ async def push_sms(request: Request) -> Response:
             provider=provider,
             provider_sms_id=sms_id,
             phone=phone,
-            phone_from=phone_from if isinstance(phone_from, str) else None,
+            phone_from=phone_from[:MAX_PHONE_FROM] if isinstance(phone_from, str) else None,
             text=text,
         )
     except errors.SupplierError as refusal:

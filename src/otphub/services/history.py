@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from otphub.db import activations
 from otphub.db.activations import Activation
 from otphub.domain import errors
+from otphub.domain.numbers import parse_whole
 from otphub.services.accounts import Customer
 from otphub.services.runtime import Runtime
 
@@ -24,10 +25,10 @@ class HistoryLine:
 def _whole(raw: str | None, default: int, *, error: type[errors.ProtocolError]) -> int:
     if raw is None:
         return default
-    try:
-        return int(raw)
-    except ValueError:
-        raise error() from None
+    value = parse_whole(raw)
+    if value is None:
+        raise error()
+    return value
 
 
 async def history(

@@ -45,6 +45,7 @@ async def set_offer(
     country_id: int,
     price: int,
     payout: int | None = None,
+    ttl: int | None = None,
 ) -> int:
     """Create or change the offer (provider x country x service). Without a payout the
     provider earns the whole price. Live activations keep the price they were bought at."""
@@ -54,6 +55,8 @@ async def set_offer(
     payout = price if payout is None else payout
     if not 0 <= payout <= price:
         raise errors.InvalidAmount("the payout must be between 0 and the price")
+    if ttl is not None and not 0 < ttl <= 30 * 24 * 3600:
+        raise errors.InvalidInput("the activation lifetime must be 1 s to 30 days")
     async with rt.db.write() as conn:
         await _require_provider(conn, provider_id)
         existing = (
@@ -69,7 +72,7 @@ async def set_offer(
             await conn.execute(
                 update(offers)
                 .where(offers.c.id == existing)
-                .values(price=price, payout=payout, enabled=True)
+                .values(price=price, payout=payout, ttl=ttl, enabled=True)
             )
             return int(existing)
         result = await conn.execute(
@@ -80,6 +83,7 @@ async def set_offer(
                 country_id=country_id,
                 price=price,
                 payout=payout,
+                ttl=ttl,
             )
             .returning(offers.c.id)
         )

@@ -26,6 +26,7 @@ from otphub.domain.activation import (
     parse_status,
 )
 from otphub.domain.codes import extract_code
+from otphub.domain.numbers import parse_whole
 from otphub.services.accounts import Customer, Provider
 from otphub.services.runtime import Runtime
 
@@ -35,13 +36,10 @@ class ConcurrentChange(RuntimeError):
 
 
 def parse_activation_id(raw: str | None) -> int:
-    if raw is None:
+    value = parse_whole(raw)
+    if value is None:
         raise errors.WrongActivationId()
-    try:
-        value = int(raw.strip())
-    except ValueError:
-        raise errors.WrongActivationId() from None
-    if value <= 0 or value >= 2**63:
+    if value <= 0:
         raise errors.NoActivation()
     return value
 
@@ -225,8 +223,10 @@ async def sweep(rt: Runtime, *, batch: int = 100) -> int:
             return resolved
 
 
-async def live_activations(rt: Runtime, *, customer: Customer) -> list[Activation]:
-    """The customer's live activations, after resolving any whose deadline has passed."""
+async def resolve_overdue_of(rt: Runtime, *, customer: Customer) -> None:
+    """Resolve the customer's activations whose deadline has passed (the sweeper would,
+    within a period; a request of the customer's must not wait for it). One indexed read
+    when there are none."""
     async with rt.db.read() as conn:
         overdue = await activations.overdue_of_customer(
             conn, customer_id=customer.id, now=rt.clock.now()
@@ -237,5 +237,10 @@ async def live_activations(rt: Runtime, *, customer: Customer) -> list[Activatio
                 await _locked_current(
                     rt, conn, activation_id, customer_id=customer.id, now=rt.clock.now()
                 )
+
+
+async def live_activations(rt: Runtime, *, customer: Customer) -> list[Activation]:
+    """The customer's live activations, after resolving any whose deadline has passed."""
+    await resolve_overdue_of(rt, customer=customer)
     async with rt.db.read() as conn:
         return await activations.live_of_customer(conn, customer.id)

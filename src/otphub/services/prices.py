@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from otphub.db import inventory
 from otphub.db.inventory import StockLine
 from otphub.domain import errors
+from otphub.domain.numbers import parse_whole
 from otphub.services.runtime import Runtime
 
 
@@ -14,11 +15,8 @@ def country_id(rt: Runtime, raw: str | None) -> int | None:
     """A ``country`` filter: ``None`` when absent, ``BAD_COUNTRY`` when unknown."""
     if raw is None:
         return None
-    try:
-        value = int(raw)
-    except ValueError:
-        raise errors.BadCountry() from None
-    if value not in rt.catalog.countries:
+    value = parse_whole(raw)
+    if value is None or value not in rt.catalog.countries:
         raise errors.BadCountry()
     return value
 

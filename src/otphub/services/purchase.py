@@ -18,7 +18,9 @@ from decimal import ROUND_FLOOR, Decimal, InvalidOperation
 from otphub.db import activations, inventory, ledger
 from otphub.domain import errors
 from otphub.domain.activation import State
+from otphub.domain.numbers import parse_whole
 from otphub.domain.phones import parse_phone_exceptions
+from otphub.services import lifecycle, prices
 from otphub.services.accounts import Customer
 from otphub.services.runtime import Runtime
 
@@ -53,11 +55,11 @@ class Purchase:
 def _id_list(raw: str | None) -> tuple[int, ...]:
     if raw is None:
         return ()
-    try:
-        return tuple(int(p) for p in raw.split(",") if p.strip())
-    except ValueError:
+    ids = tuple(parse_whole(p.strip()) for p in raw.split(",") if p.strip())
+    if any(i is None for i in ids):
         # Not a list of provider ids: nothing can match it.
-        raise errors.NoNumbers() from None
+        raise errors.NoNumbers()
+    return tuple(i for i in ids if i is not None)
 
 
 def _operators(raw: str | None) -> tuple[str, ...]:
@@ -68,29 +70,21 @@ def _operators(raw: str | None) -> tuple[str, ...]:
 
 
 def _country(rt: Runtime, raw: str | None) -> int:
-    if raw is None:
-        return 0
-    try:
-        country_id = int(raw)
-    except ValueError:
-        raise errors.BadCountry() from None
-    if country_id not in rt.catalog.countries:
-        raise errors.BadCountry()
-    return country_id
+    return 0 if raw is None else prices.country_id(rt, raw) or 0
 
 
 def _max_price(rt: Runtime, raw: str | None) -> int | None:
     """The customer's price ceiling in minor units, rounded down: an offer is affordable
-    when its price is at most this. Unreadable or negative values are ignored, as an
-    absent parameter would be."""
+    when its price is at most this. An unreadable or negative value is a ceiling of 0, as
+    PHP reads it: refusing to buy is safer than buying without the limit that was meant."""
     if raw is None:
         return None
     try:
         value = Decimal(raw.strip())
     except InvalidOperation:
-        return None
+        return 0
     if not value.is_finite() or value < 0:
-        return None
+        return 0
     return int(value.scaleb(rt.money.decimals).to_integral_value(rounding=ROUND_FLOOR))
 
 
@@ -115,6 +109,8 @@ async def buy_number(rt: Runtime, *, customer: Customer, request: PurchaseReques
         except_provider_ids=_id_list(request.except_provider_ids),
     )
     cap = customer.max_live if customer.max_live is not None else rt.settings.max_live_activations
+    # Overdue activations give their money and their cap slot back before a new purchase.
+    await lifecycle.resolve_overdue_of(rt, customer=customer)
 
     async with rt.db.write() as conn:
         now = rt.clock.now()
@@ -141,7 +137,7 @@ async def buy_number(rt: Runtime, *, customer: Customer, request: PurchaseReques
                 break
         else:
             raise errors.NoNumbers()
-        expires_at = now + rt.settings.activation_ttl
+        expires_at = now + (offer.ttl or rt.settings.activation_ttl)
         activation_id = await activations.insert_activation(
             conn,
             customer_id=customer.id,

@@ -188,10 +188,12 @@ def upgrade() -> None:
         sa.Column("service", sa.String(length=16), nullable=False),
         sa.Column("price", sa.BigInteger(), nullable=False),
         sa.Column("payout", sa.BigInteger(), nullable=False),
+        sa.Column("ttl", sa.Integer(), nullable=True),
         sa.Column("enabled", sa.Boolean(), server_default=sa.text("(true)"), nullable=False),
         sa.CheckConstraint(
             "payout >= 0 AND payout <= price", name=op.f("ck_offers_payout_within_price")
         ),
+        sa.CheckConstraint("ttl IS NULL OR ttl > 0", name=op.f("ck_offers_ttl_positive")),
         sa.CheckConstraint("price > 0", name=op.f("ck_offers_price_positive")),
         sa.ForeignKeyConstraint(
             ["country_id"], ["countries.id"], name=op.f("fk_offers_country_id_countries")
@@ -237,8 +239,8 @@ def upgrade() -> None:
         sa.Column("created_at", sa.BigInteger(), nullable=False),
         sa.Column("expires_at", sa.BigInteger(), nullable=False),
         sa.Column("ended_at", sa.BigInteger(), nullable=True),
-        sa.Column("order_id", sa.String(length=128), nullable=True),
-        sa.Column("ref", sa.String(length=128), nullable=True),
+        sa.Column("order_id", sa.Text(), nullable=True),
+        sa.Column("ref", sa.Text(), nullable=True),
         sa.CheckConstraint(
             "state IN ('waiting', 'cancelled') OR code IS NOT NULL",
             name=op.f("ck_activations_code_kept"),
@@ -266,6 +268,14 @@ def upgrade() -> None:
         "activations",
         ["customer_id", "created_at"],
         unique=False,
+    )
+    op.create_index(
+        "ix_activations_customer_live",
+        "activations",
+        ["customer_id", "expires_at"],
+        unique=False,
+        sqlite_where=sa.text("state IN ('waiting', 'code', 'retry')"),
+        postgresql_where=sa.text("state IN ('waiting', 'code', 'retry')"),
     )
     op.create_index(
         "ix_activations_live_deadline",
@@ -305,7 +315,7 @@ def upgrade() -> None:
         ),
         sa.Column("provider_sms_id", sa.BigInteger(), nullable=False),
         sa.Column("phone", sa.String(length=16), nullable=False),
-        sa.Column("phone_from", sa.String(length=64), nullable=True),
+        sa.Column("phone_from", sa.Text(), nullable=True),
         sa.Column("text", sa.Text(), nullable=False),
         sa.Column("code", sa.Text(), nullable=False),
         sa.Column(
@@ -371,6 +381,7 @@ def downgrade() -> None:
         postgresql_where=sa.text("state IN ('waiting', 'code', 'retry')"),
     )
     op.drop_index("ix_activations_customer_created", table_name="activations")
+    op.drop_index("ix_activations_customer_live", table_name="activations")
     op.drop_table("activations")
     op.drop_index("ix_offers_service_country", table_name="offers")
     op.drop_table("offers")
