@@ -41,6 +41,7 @@ PG_ADMIN_URL = os.environ.get(
 TEST_SECRET = "test-secret-not-for-production"
 # Tables that tests may empty; the catalog and Alembic's version stay.
 DATA_TABLES = (
+    "api_keys",
     "sms",
     "journal",
     "activations",

@@ -9,6 +9,7 @@ import json
 import os
 import sys
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import Annotated, NoReturn, TypeVar
 
 import typer
@@ -19,6 +20,7 @@ from otphub.config import Settings
 from otphub.domain import errors
 from otphub.services import accounts, inventory
 from otphub.services import audit as audit_service
+from otphub.services.backup import backup_sqlite
 from otphub.services.runtime import Runtime, build_runtime
 
 app = typer.Typer(
@@ -257,6 +259,113 @@ def audit() -> None:
             typer.echo(f"AUDIT FAILED: {problem}", err=True)
         raise typer.Exit(code=1)
     typer.echo("audit clean", err=True)
+
+
+@app.command()
+def backup(
+    path: Annotated[Path, typer.Argument(help="Where to write the copy (must not exist).")],
+) -> None:
+    """Online, consistent copy of the SQLite database (PostgreSQL: use pg_dump)."""
+    try:
+        counts = backup_sqlite(settings(), path)
+    except errors.OTPHubError as exc:
+        fail(str(exc))
+    summary = ", ".join(f"{n} {table}" for table, n in counts.items())
+    typer.echo(f"backup written to {path} ({summary}); integrity check ok", err=True)
+
+
+# ---------------------------------------------------------------- keys and limits
+
+
+def _key_commands(kind: accounts.OwnerKind) -> typer.Typer:
+    keys_app = typer.Typer(help=f"API keys of a {kind}: add, revoke, list.", no_args_is_help=True)
+
+    @keys_app.command("add")
+    def key_add(
+        owner_id: Annotated[int, typer.Argument(help="The customer or provider id.")],
+        as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+    ) -> None:
+        """Issue another key (shown once). The old keys keep working until revoked."""
+        created = run(lambda rt: accounts.add_key(rt, kind=kind, owner_id=owner_id))
+        field = "api_key" if kind == "customer" else "key"
+        emit(
+            as_json,
+            {"id": created.id, field: created.key},
+            f"{kind} {owner_id}: key {created.id} (shown once): {created.key}",
+        )
+
+    @keys_app.command("revoke")
+    def key_revoke(
+        key: Annotated[str, typer.Argument(help="The key's id (see `list`) or the key itself.")],
+    ) -> None:
+        """Revoke a key; every server process refuses it from the next request on."""
+        info = run(lambda rt: accounts.revoke_key(rt, kind=kind, key=key))
+        typer.echo(f"{kind} key {info.id} ({info.hint}...) revoked", err=True)
+
+    @keys_app.command("list")
+    def key_list(
+        owner_id: Annotated[int, typer.Argument(help="The customer or provider id.")],
+        as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+    ) -> None:
+        """The keys of a customer or provider: id, first characters, state."""
+        found = run(lambda rt: accounts.list_keys(rt, kind=kind, owner_id=owner_id))
+        rows = [
+            {"id": k.id, "hint": k.hint, "created_at": k.created_at, "revoked_at": k.revoked_at}
+            for k in found
+        ]
+        human = "\n".join(
+            f"{k.id}\t{k.hint}...\t{'revoked' if k.revoked_at else 'active'}" for k in found
+        )
+        emit(as_json, {"keys": rows}, human)
+
+    return keys_app
+
+
+customer_app.add_typer(_key_commands("customer"), name="key")
+provider_app.add_typer(_key_commands("provider"), name="key")
+
+
+@customer_app.command("limits")
+def customer_limits(
+    customer_id: int,
+    rate_limit: Annotated[
+        int | None,
+        typer.Option(help="Requests per second per key; 0 = unlimited; default: the setting."),
+    ] = None,
+    max_live: Annotated[
+        int | None, typer.Option(help="Live activations at most; 0 = no cap.")
+    ] = None,
+) -> None:
+    """Set a customer's own limits (they override OTPHUB_RATE_LIMIT and
+    OTPHUB_MAX_LIVE_ACTIVATIONS)."""
+    run(
+        lambda rt: accounts.set_limits(
+            rt, customer_id=customer_id, rate_limit=rate_limit, max_live=max_live
+        )
+    )
+    typer.echo(f"customer {customer_id}: limits set", err=True)
+
+
+@customer_app.command("ban")
+def customer_ban(
+    customer_id: int,
+    days: Annotated[float, typer.Option(help="How long, in days.", min=0.0)] = 36500.0,
+) -> None:
+    """Ban a customer: every request answers BANNED:'<until>'."""
+
+    async def use_case(rt: Runtime) -> None:
+        until = rt.clock.now() + int(days * 86400)
+        await accounts.set_limits(rt, customer_id=customer_id, banned_until=until)
+
+    run(use_case)
+    typer.echo(f"customer {customer_id}: banned", err=True)
+
+
+@customer_app.command("unban")
+def customer_unban(customer_id: int) -> None:
+    """Lift a customer's ban."""
+    run(lambda rt: accounts.set_limits(rt, customer_id=customer_id, unban=True))
+    typer.echo(f"customer {customer_id}: ban lifted", err=True)
 
 
 def main() -> None:

@@ -26,6 +26,10 @@ class Settings(BaseSettings):
     early_cancel: int = Field(default=120, ge=0)
     rate_limit: int = Field(default=300, ge=0)
     max_live_activations: int = Field(default=0, ge=0)
+    # failed authentications (BAD_KEY, a bad provider key) per client address per minute
+    auth_failures_per_minute: int = Field(default=60, ge=0)
+    # one log line per customer-API request and SMS push (keys and texts never logged)
+    log_requests: bool = True
     secret: str = ""
     # Seconds between two runs of the expiry sweeper.
     sweep_interval: float = Field(default=5.0, gt=0)

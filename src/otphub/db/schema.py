@@ -114,11 +114,12 @@ customers = Table(
     metadata,
     Column("id", Id, primary_key=True),
     Column("name", String(128), nullable=False),
-    Column("key_hash", String(64), nullable=False, unique=True),
     Column("account_id", Id, ForeignKey("accounts.id"), nullable=False, unique=True),
     Column("banned_until", BigInteger, nullable=True),
     # overrides OTPHUB_MAX_LIVE_ACTIVATIONS; 0 = no cap
     Column("max_live", Integer, nullable=True),
+    # overrides OTPHUB_RATE_LIMIT (requests per second per key); 0 = no limit
+    Column("rate_limit", Integer, nullable=True),
     Column("created_at", BigInteger, nullable=False),
 )
 
@@ -127,7 +128,6 @@ providers = Table(
     metadata,
     Column("id", Id, primary_key=True),
     Column("name", String(128), nullable=False, unique=True),
-    Column("key_hash", String(64), nullable=False, unique=True),
     Column("account_id", Id, ForeignKey("accounts.id"), nullable=False, unique=True),
     Column("enabled", Boolean, nullable=False, server_default=text("true")),
     # share of recent activations that were finished, in per mille (smoothed: a provider
@@ -248,4 +248,21 @@ sms = Table(
     Column("received_at", BigInteger, nullable=False),
     UniqueConstraint("provider_id", "provider_sms_id"),
     Index("ix_sms_activation", "activation_id"),
+)
+
+# API keys of customers and providers; several per owner, for rotation. Only a keyed hash
+# of each key is stored. A revoked key stops working on every server process at once,
+# because every request looks its key up here.
+api_keys = Table(
+    "api_keys",
+    metadata,
+    Column("id", Id, primary_key=True),
+    Column("owner_kind", String(16), nullable=False),
+    Column("owner_id", Id, nullable=False),
+    Column("key_hash", String(64), nullable=False, unique=True),
+    Column("hint", String(16), nullable=False),  # the key's first characters, for lists
+    Column("created_at", BigInteger, nullable=False),
+    Column("revoked_at", BigInteger, nullable=True),
+    CheckConstraint("owner_kind IN ('customer', 'provider')", name="owner_kind"),
+    Index("ix_api_keys_owner", "owner_kind", "owner_id"),
 )

@@ -1,8 +1,13 @@
-"""API keys: random, URL-safe, and stored only as a keyed hash.
+"""API keys: recognisable, self-checking, and stored only as a keyed hash.
 
-Keys travel in query strings and JSON bodies, so they use only letters, digits, ``_`` and
-``-``. The database keeps HMAC-SHA256(server secret, key): a stolen database alone does not
-let anyone act as a customer or provider.
+A key reads ``ohc_`` (customer) or ``ohp_`` (provider), 30 random base62 characters
+(178 bits), and a 6-character checksum of the rest. The prefix tells a person (and a
+secret scanner) what leaked; the checksum lets the server turn away a mistyped or made-up
+key without touching the database. Keys travel in query strings and JSON, so they use
+only letters, digits and ``_``.
+
+The database keeps HMAC-SHA256(server secret, key): a stolen database alone does not let
+anyone act as a customer or provider.
 """
 
 from __future__ import annotations
@@ -11,20 +16,48 @@ import hashlib
 import hmac
 import re
 import secrets
+import string
+import zlib
 
 CUSTOMER_PREFIX = "ohc_"
 PROVIDER_PREFIX = "ohp_"
-_KEY_CHARS = re.compile(r"[A-Za-z0-9_-]{8,128}")
+_ALPHABET = string.digits + string.ascii_uppercase + string.ascii_lowercase
+_RANDOM_LENGTH = 30
+_CHECKSUM_LENGTH = 6
+_SHAPE = re.compile(r"oh[cp]_[0-9A-Za-z]{36}")
+HINT_LENGTH = 10
+
+
+def _base62(value: int, width: int) -> str:
+    digits = []
+    for _ in range(width):
+        value, digit = divmod(value, 62)
+        digits.append(_ALPHABET[digit])
+    return "".join(reversed(digits))
+
+
+def _checksum(text: str) -> str:
+    return _base62(zlib.crc32(text.encode()), _CHECKSUM_LENGTH)
 
 
 def new_key(prefix: str) -> str:
-    return prefix + secrets.token_urlsafe(24)
+    body = prefix + "".join(secrets.choice(_ALPHABET) for _ in range(_RANDOM_LENGTH))
+    return body + _checksum(body)
+
+
+def looks_like_key(key: str, prefix: str) -> bool:
+    """Shape, owner kind and checksum: everything that can be checked without a lookup."""
+    return (
+        key.startswith(prefix)
+        and _SHAPE.fullmatch(key) is not None
+        and hmac.compare_digest(_checksum(key[:-_CHECKSUM_LENGTH]), key[-_CHECKSUM_LENGTH:])
+    )
 
 
 def key_hash(secret: bytes, key: str) -> str:
     return hmac.new(secret, key.encode(), hashlib.sha256).hexdigest()
 
 
-def looks_like_key(key: str) -> bool:
-    """Cheap shape check before any hashing or database work."""
-    return _KEY_CHARS.fullmatch(key) is not None
+def hint(key: str) -> str:
+    """What lists show of a key: enough to recognise it, far too little to use it."""
+    return key[:HINT_LENGTH]

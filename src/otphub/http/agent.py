@@ -14,16 +14,19 @@ import structlog
 from starlette.requests import Request
 from starlette.responses import Response
 
+from otphub import metrics
 from otphub.domain import errors
 from otphub.domain.numbers import INT64_MAX, parse_whole
 from otphub.domain.phones import normalize_phone
+from otphub.http import limits
 from otphub.http.answers import json_answer
+from otphub.http.limits import Limiter
 from otphub.services import accounts, lifecycle
 from otphub.services.runtime import Runtime
 
 log = structlog.get_logger("otphub.agent")
 
-MAX_BODY = 64 * 1024
+MAX_BODY = limits.MAX_BODY
 MAX_PHONE_FROM = 64  # a sender name; longer ones are cut, never refused (agents would resend)
 
 
@@ -64,12 +67,31 @@ async def _body(request: Request) -> dict[str, Any]:
     return body
 
 
+async def _authenticate(
+    rt: Runtime, limiter: Limiter, ip: str, body: dict[str, Any]
+) -> accounts.Provider:
+    key = body.get("key")
+    try:
+        return await accounts.authenticate_provider(rt, key if isinstance(key, str) else None)
+    except errors.SupplierError as refusal:
+        if refusal.http_status == 401:
+            limiter.failed_auth(ip)
+        raise
+
+
 async def push_sms(request: Request) -> Response:
     rt: Runtime = request.app.state.runtime
+    limiter: Limiter = request.app.state.limiter
+    ip = request.client.host if request.client else "-"
+    blocked = limiter.blocked_ip(ip)
+    if blocked:
+        metrics.RATE_LIMITED.labels("auth_failures").inc()
+        response = _error("too many failed authentications", 429)
+        response.headers["Retry-After"] = limits.retry_after(blocked)
+        return response
     try:
         body = await _body(request)
-        key = body.get("key")
-        provider = await accounts.authenticate_provider(rt, key if isinstance(key, str) else None)
+        provider = await _authenticate(rt, limiter, ip, body)
         if body.get("action", "PUSH_SMS") != "PUSH_SMS":
             raise errors.SupplierError("unknown action")
         sms_id = _integer(body, "smsId")
@@ -90,11 +112,22 @@ async def push_sms(request: Request) -> Response:
             text=text,
         )
     except errors.SupplierError as refusal:
+        metrics.SMS_PUSHES.labels("refused").inc()
+        if rt.settings.log_requests:
+            log.info("sms_push_refused", status=refusal.http_status, reason=str(refusal), ip=ip)
         return _error(str(refusal), refusal.http_status)
     except Exception:
         log.exception("push_sms_failure")
         return _error("internal error, retry later", 503)
-    log.debug(
-        "sms_stored", duplicate=result.sms_id is None, matched=result.activation_id is not None
+    outcome = (
+        "repeat"
+        if result.sms_id is None
+        else "matched"
+        if result.activation_id is not None
+        else "unmatched"
     )
+    metrics.SMS_PUSHES.labels(outcome).inc()
+    if rt.settings.log_requests:
+        # Never the text or the code: they are one-time passwords.
+        log.info("sms_push", provider=provider.id, outcome=outcome, ip=ip)
     return json_answer({"status": "SUCCESS"})

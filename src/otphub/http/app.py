@@ -7,21 +7,52 @@ import contextlib
 from collections.abc import AsyncIterator, Callable, Coroutine
 from typing import Any
 
+import structlog
+from prometheus_client import CONTENT_TYPE_LATEST
+from sqlalchemy import select
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from otphub import metrics
 from otphub.http import agent, customer_api
 from otphub.http.answers import text
+from otphub.http.limits import BodyLimit, Limiter
 from otphub.services.runtime import Runtime
 from otphub.workers.sweeper import run_sweeper
+
+log = structlog.get_logger("otphub.app")
 
 Worker = Callable[[Runtime], Coroutine[Any, Any, None]]
 
 
 async def healthz(_request: Request) -> Response:
+    """The process is up (liveness)."""
     return text("OK")
+
+
+async def readyz(request: Request) -> Response:
+    """The process can serve: its database answers (readiness)."""
+    rt: Runtime = request.app.state.runtime
+    try:
+        async with rt.db.read() as conn:
+            await conn.execute(select(1))
+    except Exception:
+        log.warning("not_ready", reason="database unreachable")
+        return text("NOT_READY", status_code=503)
+    return text("READY")
+
+
+async def metrics_endpoint(request: Request) -> Response:
+    rt: Runtime = request.app.state.runtime
+    try:
+        async with rt.db.read() as conn:
+            await metrics.refresh_gauges(conn, now=rt.clock.now())
+    except Exception:
+        log.warning("metrics_gauges_unavailable")
+    return Response(metrics.exposition(), media_type=CONTENT_TYPE_LATEST)
 
 
 def create_app(
@@ -54,9 +85,12 @@ def create_app(
         Route("/handler_api.php", customer_api.endpoint, methods=["GET", "POST"]),
         Route("/agent/api/sms", agent.push_sms, methods=["POST"]),
         Route("/healthz", healthz, methods=["GET"]),
+        Route("/readyz", readyz, methods=["GET"]),
+        Route("/metrics", metrics_endpoint, methods=["GET"]),
     ]
-    app = Starlette(routes=routes, lifespan=lifespan)
+    app = Starlette(routes=routes, lifespan=lifespan, middleware=[Middleware(BodyLimit)])
     # Clients of this protocol do not follow redirects: never answer one.
     app.router.redirect_slashes = False
     app.state.runtime = rt
+    app.state.limiter = Limiter(auth_failures_per_minute=rt.settings.auth_failures_per_minute)
     return app

@@ -7,17 +7,21 @@ answer, errors included, is HTTP 200 with a byte-exact body; an unexpected failu
 
 from __future__ import annotations
 
+import time
 from dataclasses import replace
 
 import structlog
 from starlette.requests import Request
 from starlette.responses import Response
 
+from otphub import metrics
 from otphub.db.activations import Activation
 from otphub.domain import errors
 from otphub.domain.activation import State, status_answer
+from otphub.http import limits
 from otphub.http import reference_actions as reference
 from otphub.http.answers import json_answer, text
+from otphub.http.limits import Limiter
 from otphub.http.params import Action, Params, read_params
 from otphub.services import accounts, history, lifecycle, purchase
 from otphub.services.accounts import Customer
@@ -190,26 +194,71 @@ ACTIONS: dict[str, Action] = {
 }
 
 
-async def handle(rt: Runtime, params: Params) -> Response:
+def _too_many(reason: str, seconds: float) -> Response:
+    metrics.RATE_LIMITED.labels(reason).inc()
+    response = text("TOO_MANY_REQUESTS", status_code=429)
+    response.headers["Retry-After"] = limits.retry_after(seconds)
+    return response
+
+
+async def _answer(rt: Runtime, params: Params, limiter: Limiter, ip: str) -> Response:
+    blocked = limiter.blocked_ip(ip)
+    if blocked:
+        return _too_many("auth_failures", blocked)
     try:
         customer = await accounts.authenticate_customer(rt, params.get("api_key"))
-        action = ACTIONS.get(params.get("action", ""))
-        if action is None:
-            raise errors.BadAction()
-        return await action(rt, customer, params)
+    except errors.BadKey:
+        limiter.failed_auth(ip)
+        raise
+    wait = await limiter.customer_wait(rt, customer)
+    if wait:
+        return _too_many("key_rate", wait)
+    action = ACTIONS.get(params.get("action", ""))
+    if action is None:
+        raise errors.BadAction()
+    return await action(rt, customer, params)
+
+
+async def handle(rt: Runtime, params: Params, *, limiter: Limiter, ip: str) -> Response:
+    try:
+        return await _answer(rt, params, limiter, ip)
     except errors.ProtocolError as refusal:
         return text(refusal.word)
     except Exception:
         # Never a trace or SQL to the client; the operator sees it in the log.
-        log.exception("customer_api_failure", action=params.get("action"))
+        log.exception("customer_api_failure", action=_action_label(params))
         return text("ERROR_SQL")
+
+
+def _action_label(params: Params) -> str:
+    action = params.get("action", "")
+    return action if action in ACTIONS else "other"
 
 
 async def endpoint(request: Request) -> Response:
     rt: Runtime = request.app.state.runtime
+    limiter: Limiter = request.app.state.limiter
+    started = time.perf_counter()
     try:
         params = await read_params(request)
+    except limits.RequestTooLarge:
+        return text("REQUEST_TOO_LARGE", status_code=413)
     except Exception:
         log.warning("unreadable_request_body")
         params = {}
-    return await handle(rt, params)
+    ip = request.client.host if request.client else "-"
+    response = await handle(rt, params, limiter=limiter, ip=ip)
+    action = _action_label(params)
+    answer = metrics.answer_label(bytes(response.body).decode(errors="replace"))
+    metrics.REQUESTS.labels(action, answer).inc()
+    if rt.settings.log_requests:
+        # Never the query string or the key: this protocol carries keys in URLs.
+        log.info(
+            "request",
+            action=action,
+            answer=answer,
+            status=response.status_code,
+            ms=round((time.perf_counter() - started) * 1000, 2),
+            ip=ip,
+        )
+    return response

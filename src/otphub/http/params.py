@@ -13,6 +13,7 @@ from starlette.datastructures import UploadFile
 from starlette.requests import Request
 from starlette.responses import Response
 
+from otphub.http.limits import MAX_PARAMS, MAX_QUERY, MAX_VALUE, RequestTooLarge
 from otphub.services.accounts import Customer
 from otphub.services.runtime import Runtime
 
@@ -24,6 +25,9 @@ _FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
 
 
 async def read_params(request: Request) -> Params:
+    """Raises ``RequestTooLarge`` beyond the limits (the body's is enforced by BodyLimit)."""
+    if len(request.scope.get("query_string", b"")) > MAX_QUERY:
+        raise RequestTooLarge()
     params: Params = {}
     for name, value in request.query_params.multi_items():
         _put(params, name, value)
@@ -35,6 +39,8 @@ async def read_params(request: Request) -> Params:
                 if isinstance(item, UploadFile):
                     continue
                 _put(params, name, item)
+    if len(params) > MAX_PARAMS or any(len(v) > MAX_VALUE for v in params.values()):
+        raise RequestTooLarge()
     return params
 
 

@@ -4,14 +4,22 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Literal
 
 from sqlalchemy import insert, select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from otphub.db import ledger
-from otphub.db.schema import accounts, customers, providers
+from otphub.db.schema import accounts, api_keys, customers, providers
 from otphub.domain import errors, keys
 from otphub.services.runtime import Runtime
+
+OwnerKind = Literal["customer", "provider"]
+_PREFIX: dict[OwnerKind, str] = {
+    "customer": keys.CUSTOMER_PREFIX,
+    "provider": keys.PROVIDER_PREFIX,
+}
+_OWNERS = {"customer": customers, "provider": providers}
 
 
 @dataclass(frozen=True, slots=True)
@@ -19,6 +27,8 @@ class Customer:
     id: int
     account_id: int
     max_live: int | None
+    rate_limit: int | None = None
+    key_id: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,6 +49,20 @@ class NewProvider:
     key: str
 
 
+@dataclass(frozen=True, slots=True)
+class NewKey:
+    id: int
+    key: str
+
+
+@dataclass(frozen=True, slots=True)
+class KeyInfo:
+    id: int
+    hint: str
+    created_at: int
+    revoked_at: int | None
+
+
 def _name(raw: str) -> str:
     name = raw.strip()
     if not name or len(name) > 128:
@@ -46,19 +70,76 @@ def _name(raw: str) -> str:
     return name
 
 
+async def _issue_key(
+    rt: Runtime, conn: AsyncConnection, *, kind: OwnerKind, owner_id: int
+) -> NewKey:
+    key = keys.new_key(_PREFIX[kind])
+    result = await conn.execute(
+        insert(api_keys)
+        .values(
+            owner_kind=kind,
+            owner_id=owner_id,
+            key_hash=keys.key_hash(rt.secret, key),
+            hint=keys.hint(key),
+            created_at=rt.clock.now(),
+        )
+        .returning(api_keys.c.id)
+    )
+    return NewKey(id=int(result.scalar_one()), key=key)
+
+
+async def _require_owner(conn: AsyncConnection, kind: OwnerKind, owner_id: int) -> None:
+    table = _OWNERS[kind]
+    if (await conn.execute(select(table.c.id).where(table.c.id == owner_id))).first() is None:
+        raise errors.NotFound(f"no {kind} with id {owner_id}")
+
+
+async def add_key(rt: Runtime, *, kind: OwnerKind, owner_id: int) -> NewKey:
+    """Another key for the same customer or provider (rotation: add, switch, revoke)."""
+    async with rt.db.write() as conn:
+        await _require_owner(conn, kind, owner_id)
+        return await _issue_key(rt, conn, kind=kind, owner_id=owner_id)
+
+
+async def revoke_key(rt: Runtime, *, kind: OwnerKind, key: str) -> KeyInfo:
+    """Revoke by key id or by the key itself. Effective at once on every server process:
+    every request looks its key up."""
+    async with rt.db.write() as conn:
+        condition = (
+            api_keys.c.id == int(key)
+            if key.isascii() and key.isdigit()
+            else api_keys.c.key_hash == keys.key_hash(rt.secret, key)
+        )
+        row = (
+            await conn.execute(select(api_keys).where(condition, api_keys.c.owner_kind == kind))
+        ).first()
+        if row is None:
+            raise errors.NotFound(f"no {kind} key {keys.hint(key)!r}")
+        revoked_at = row.revoked_at or rt.clock.now()
+        await conn.execute(
+            update(api_keys).where(api_keys.c.id == row.id).values(revoked_at=revoked_at)
+        )
+        return KeyInfo(row.id, row.hint, row.created_at, revoked_at)
+
+
+async def list_keys(rt: Runtime, *, kind: OwnerKind, owner_id: int) -> list[KeyInfo]:
+    async with rt.db.read() as conn:
+        await _require_owner(conn, kind, owner_id)
+        rows = await conn.execute(
+            select(api_keys)
+            .where(api_keys.c.owner_kind == kind, api_keys.c.owner_id == owner_id)
+            .order_by(api_keys.c.id)
+        )
+        return [KeyInfo(r.id, r.hint, r.created_at, r.revoked_at) for r in rows]
+
+
 async def add_customer(rt: Runtime, *, name: str, balance: int = 0) -> NewCustomer:
-    api_key = keys.new_key(keys.CUSTOMER_PREFIX)
     now = rt.clock.now()
     async with rt.db.write() as conn:
         account_id = await ledger.open_account(conn, kind="customer")
         result = await conn.execute(
             insert(customers)
-            .values(
-                name=_name(name),
-                key_hash=keys.key_hash(rt.secret, api_key),
-                account_id=account_id,
-                created_at=now,
-            )
+            .values(name=_name(name), account_id=account_id, created_at=now)
             .returning(customers.c.id)
         )
         customer_id = int(result.scalar_one())
@@ -66,7 +147,8 @@ async def add_customer(rt: Runtime, *, name: str, balance: int = 0) -> NewCustom
             await ledger.top_up(
                 conn, system=rt.accounts(), account_id=account_id, amount=balance, now=now
             )
-    return NewCustomer(id=customer_id, api_key=api_key)
+        first = await _issue_key(rt, conn, kind="customer", owner_id=customer_id)
+    return NewCustomer(id=customer_id, api_key=first.key)
 
 
 async def top_up(rt: Runtime, *, customer_id: int, amount: int) -> int:
@@ -85,31 +167,60 @@ async def top_up(rt: Runtime, *, customer_id: int, amount: int) -> int:
         return await ledger.available(conn, account_id)
 
 
-async def ban_customer(rt: Runtime, *, customer_id: int, until: int | None) -> None:
+async def set_limits(
+    rt: Runtime,
+    *,
+    customer_id: int,
+    rate_limit: int | None = None,
+    max_live: int | None = None,
+    banned_until: int | None = None,
+    unban: bool = False,
+) -> None:
+    """Per-customer overrides; ``None`` leaves a value as it is."""
+    values: dict[str, object] = {}
+    if rate_limit is not None:
+        values["rate_limit"] = rate_limit
+    if max_live is not None:
+        values["max_live"] = max_live
+    if banned_until is not None or unban:
+        values["banned_until"] = None if unban else banned_until
+    if any(isinstance(v, int) and v < 0 for v in values.values()):
+        raise errors.InvalidInput("limits must be 0 or more")
     async with rt.db.write() as conn:
-        result = await conn.execute(
-            update(customers).where(customers.c.id == customer_id).values(banned_until=until)
-        )
-        if result.rowcount != 1:
-            raise errors.NotFound(f"no customer with id {customer_id}")
+        await _require_owner(conn, "customer", customer_id)
+        if values:
+            await conn.execute(
+                update(customers).where(customers.c.id == customer_id).values(**values)
+            )
+
+
+async def ban_customer(rt: Runtime, *, customer_id: int, until: int | None) -> None:
+    await set_limits(rt, customer_id=customer_id, banned_until=until, unban=until is None)
 
 
 async def authenticate_customer(rt: Runtime, api_key: str | None) -> Customer:
     if api_key is None:
         raise errors.NoKey()
-    if not keys.looks_like_key(api_key):
+    if not keys.looks_like_key(api_key, keys.CUSTOMER_PREFIX):
         raise errors.BadKey()
     digest = keys.key_hash(rt.secret, api_key)
     async with rt.db.read() as conn:
         row = (
             await conn.execute(
                 select(
+                    api_keys.c.id.label("key_id"),
                     customers.c.id,
                     customers.c.account_id,
                     customers.c.banned_until,
                     customers.c.max_live,
-                    customers.c.key_hash,
-                ).where(customers.c.key_hash == digest)
+                    customers.c.rate_limit,
+                )
+                .join(customers, customers.c.id == api_keys.c.owner_id)
+                .where(
+                    api_keys.c.key_hash == digest,
+                    api_keys.c.owner_kind == "customer",
+                    api_keys.c.revoked_at.is_(None),
+                )
             )
         ).first()
     if row is None:
@@ -118,7 +229,13 @@ async def authenticate_customer(rt: Runtime, api_key: str | None) -> Customer:
     if row.banned_until is not None and row.banned_until > now:
         until = datetime.fromtimestamp(row.banned_until, UTC).astimezone(rt.tz)
         raise errors.Banned(until.strftime("%Y-%m-%d %H-%M-%S"))
-    return Customer(id=row.id, account_id=row.account_id, max_live=row.max_live)
+    return Customer(
+        id=row.id,
+        account_id=row.account_id,
+        max_live=row.max_live,
+        rate_limit=row.rate_limit,
+        key_id=row.key_id,
+    )
 
 
 async def balance(rt: Runtime, customer: Customer) -> int:
@@ -127,38 +244,36 @@ async def balance(rt: Runtime, customer: Customer) -> int:
 
 
 async def add_provider(rt: Runtime, *, name: str) -> NewProvider:
-    key = keys.new_key(keys.PROVIDER_PREFIX)
+    clean = _name(name)
     async with rt.db.write() as conn:
         exists = (
-            await conn.execute(select(providers.c.id).where(providers.c.name == _name(name)))
+            await conn.execute(select(providers.c.id).where(providers.c.name == clean))
         ).first()
         if exists is not None:
-            raise errors.InvalidInput(f"a provider named {name.strip()!r} exists already")
+            raise errors.InvalidInput(f"a provider named {clean!r} exists already")
         account_id = await ledger.open_account(conn, kind="provider")
-        try:
-            result = await conn.execute(
-                insert(providers)
-                .values(
-                    name=_name(name),
-                    key_hash=keys.key_hash(rt.secret, key),
-                    account_id=account_id,
-                    created_at=rt.clock.now(),
-                )
-                .returning(providers.c.id)
-            )
-        except IntegrityError as exc:
-            raise errors.InvalidInput(f"a provider named {name.strip()!r} exists already") from exc
-    return NewProvider(id=int(result.scalar_one()), key=key)
+        result = await conn.execute(
+            insert(providers)
+            .values(name=clean, account_id=account_id, created_at=rt.clock.now())
+            .returning(providers.c.id)
+        )
+        provider_id = int(result.scalar_one())
+        first = await _issue_key(rt, conn, kind="provider", owner_id=provider_id)
+    return NewProvider(id=provider_id, key=first.key)
 
 
 async def authenticate_provider(rt: Runtime, key: str | None) -> Provider:
-    if not key or not keys.looks_like_key(key):
+    if not key or not keys.looks_like_key(key, keys.PROVIDER_PREFIX):
         raise errors.SupplierError("bad key", http_status=401)
     async with rt.db.read() as conn:
         row = (
             await conn.execute(
-                select(providers.c.id, providers.c.account_id, providers.c.enabled).where(
-                    providers.c.key_hash == keys.key_hash(rt.secret, key)
+                select(providers.c.id, providers.c.account_id, providers.c.enabled)
+                .join(api_keys, api_keys.c.owner_id == providers.c.id)
+                .where(
+                    api_keys.c.key_hash == keys.key_hash(rt.secret, key),
+                    api_keys.c.owner_kind == "provider",
+                    api_keys.c.revoked_at.is_(None),
                 )
             )
         ).first()
@@ -167,12 +282,6 @@ async def authenticate_provider(rt: Runtime, key: str | None) -> Provider:
     if not row.enabled:
         raise errors.SupplierError("provider disabled", http_status=403)
     return Provider(id=row.id, account_id=row.account_id)
-
-
-async def provider_exists(rt: Runtime, provider_id: int) -> bool:
-    async with rt.db.read() as conn:
-        found = await conn.execute(select(providers.c.id).where(providers.c.id == provider_id))
-        return found.first() is not None
 
 
 async def provider_balance(rt: Runtime, provider_id: int) -> int:

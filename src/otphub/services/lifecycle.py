@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from otphub import metrics
 from otphub.db import activations, inventory, ledger
 from otphub.db.activations import Activation
 from otphub.db.schema import providers
@@ -53,6 +54,7 @@ async def _finish(rt: Runtime, conn: AsyncConnection, act: Activation, now: int)
         await conn.execute(select(providers.c.account_id).where(providers.c.id == act.provider_id))
     ).scalar_one()
     hold = await ledger.hold_of_activation(conn, act.id)
+    metrics.CAPTURES.inc()
     await ledger.capture(
         conn,
         system=rt.accounts(),
@@ -70,6 +72,7 @@ async def _cancel(rt: Runtime, conn: AsyncConnection, act: Activation, now: int)
     ):
         raise ConcurrentChange(act.id)
     hold = await ledger.hold_of_activation(conn, act.id)
+    metrics.RELEASES.inc()
     await ledger.release(conn, system=rt.accounts(), hold=hold, now=now)
     await inventory.free_number_again(conn, act.number_id)
 

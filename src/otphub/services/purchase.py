@@ -15,6 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from decimal import ROUND_FLOOR, Decimal, InvalidOperation
 
+from otphub import metrics
 from otphub.db import activations, inventory, ledger
 from otphub.domain import errors
 from otphub.domain.activation import State
@@ -165,6 +166,7 @@ async def buy_number(rt: Runtime, *, customer: Customer, request: PurchaseReques
         )
         if hold is None:
             raise errors.NoBalance()
+    metrics.PURCHASES.inc()
     return Purchase(
         activation_id=activation_id,
         phone=number.phone,

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-26 15:55:39.924290
+Create Date: 2026-11-26 16:44:59.270241
 """
 
 from collections.abc import Sequence
@@ -49,6 +49,22 @@ def upgrade() -> None:
         postgresql_where=sa.text("kind IN ('revenue', 'external')"),
     )
     op.create_table(
+        "api_keys",
+        sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column("owner_kind", sa.String(length=16), nullable=False),
+        sa.Column("owner_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column("key_hash", sa.String(length=64), nullable=False),
+        sa.Column("hint", sa.String(length=16), nullable=False),
+        sa.Column("created_at", sa.BigInteger(), nullable=False),
+        sa.Column("revoked_at", sa.BigInteger(), nullable=True),
+        sa.CheckConstraint(
+            "owner_kind IN ('customer', 'provider')", name=op.f("ck_api_keys_owner_kind")
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_api_keys")),
+        sa.UniqueConstraint("key_hash", name=op.f("uq_api_keys_key_hash")),
+    )
+    op.create_index("ix_api_keys_owner", "api_keys", ["owner_kind", "owner_id"], unique=False)
+    op.create_table(
         "countries",
         sa.Column("id", sa.Integer(), autoincrement=False, nullable=False),
         sa.Column("name_en", sa.String(length=128), nullable=False),
@@ -66,19 +82,18 @@ def upgrade() -> None:
         "customers",
         sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
         sa.Column("name", sa.String(length=128), nullable=False),
-        sa.Column("key_hash", sa.String(length=64), nullable=False),
         sa.Column(
             "account_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False
         ),
         sa.Column("banned_until", sa.BigInteger(), nullable=True),
         sa.Column("max_live", sa.Integer(), nullable=True),
+        sa.Column("rate_limit", sa.Integer(), nullable=True),
         sa.Column("created_at", sa.BigInteger(), nullable=False),
         sa.ForeignKeyConstraint(
             ["account_id"], ["accounts.id"], name=op.f("fk_customers_account_id_accounts")
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_customers")),
         sa.UniqueConstraint("account_id", name=op.f("uq_customers_account_id")),
-        sa.UniqueConstraint("key_hash", name=op.f("uq_customers_key_hash")),
     )
     op.create_table(
         "journal",
@@ -134,19 +149,17 @@ def upgrade() -> None:
         "providers",
         sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
         sa.Column("name", sa.String(length=128), nullable=False),
-        sa.Column("key_hash", sa.String(length=64), nullable=False),
         sa.Column(
             "account_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False
         ),
         sa.Column("enabled", sa.Boolean(), server_default=sa.text("(true)"), nullable=False),
-        sa.Column("delivery_score", sa.Integer(), server_default=sa.text("500"), nullable=False),
+        sa.Column("delivery_score", sa.Integer(), server_default=sa.text("(500)"), nullable=False),
         sa.Column("created_at", sa.BigInteger(), nullable=False),
         sa.ForeignKeyConstraint(
             ["account_id"], ["accounts.id"], name=op.f("fk_providers_account_id_accounts")
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_providers")),
         sa.UniqueConstraint("account_id", name=op.f("uq_providers_account_id")),
-        sa.UniqueConstraint("key_hash", name=op.f("uq_providers_key_hash")),
         sa.UniqueConstraint("name", name=op.f("uq_providers_name")),
     )
     op.create_table(
@@ -193,8 +206,8 @@ def upgrade() -> None:
         sa.CheckConstraint(
             "payout >= 0 AND payout <= price", name=op.f("ck_offers_payout_within_price")
         ),
-        sa.CheckConstraint("ttl IS NULL OR ttl > 0", name=op.f("ck_offers_ttl_positive")),
         sa.CheckConstraint("price > 0", name=op.f("ck_offers_price_positive")),
+        sa.CheckConstraint("ttl IS NULL OR ttl > 0", name=op.f("ck_offers_ttl_positive")),
         sa.ForeignKeyConstraint(
             ["country_id"], ["countries.id"], name=op.f("fk_offers_country_id_countries")
         ),
@@ -380,8 +393,13 @@ def downgrade() -> None:
         sqlite_where=sa.text("state IN ('waiting', 'code', 'retry')"),
         postgresql_where=sa.text("state IN ('waiting', 'code', 'retry')"),
     )
+    op.drop_index(
+        "ix_activations_customer_live",
+        table_name="activations",
+        sqlite_where=sa.text("state IN ('waiting', 'code', 'retry')"),
+        postgresql_where=sa.text("state IN ('waiting', 'code', 'retry')"),
+    )
     op.drop_index("ix_activations_customer_created", table_name="activations")
-    op.drop_index("ix_activations_customer_live", table_name="activations")
     op.drop_table("activations")
     op.drop_index("ix_offers_service_country", table_name="offers")
     op.drop_table("offers")
@@ -395,6 +413,8 @@ def downgrade() -> None:
     op.drop_table("customers")
     op.drop_table("services")
     op.drop_table("countries")
+    op.drop_index("ix_api_keys_owner", table_name="api_keys")
+    op.drop_table("api_keys")
     op.drop_index(
         "uq_accounts_singleton_kind",
         table_name="accounts",

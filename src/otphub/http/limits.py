@@ -1,0 +1,195 @@
+"""Abuse limits: per-key request rates, failed authentications per IP, request sizes.
+
+Token buckets in the memory of each server process. With N workers or nodes a key can
+reach N times its rate in total (each process counts alone); the per-IP limit on failed
+authentications likewise. This is stated in the README: the limits stop floods and key
+guessing, they are not a billing meter.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from otphub.db import activations
+from otphub.services.accounts import Customer
+from otphub.services.runtime import Runtime
+
+MAX_BODY = 64 * 1024
+MAX_QUERY = 8 * 1024
+MAX_PARAMS = 64
+MAX_VALUE = 1024
+# Each live activation adds this many requests per second to its customer's keys, so that
+# polling every activation once a second is never throttled.
+PER_LIVE_ACTIVATION = 2
+LIVE_COUNT_TTL = 5.0  # seconds a customer's live-activation count is reused
+_MAX_BUCKETS = 100_000
+
+
+class RequestTooLarge(Exception):
+    """A body, query string or parameter over the limits: answered 413."""
+
+
+@dataclass
+class Bucket:
+    tokens: float
+    updated: float
+
+    def take(self, *, rate: float, capacity: float, now: float) -> float:
+        """Take one token; 0 when allowed, else the seconds until one is there."""
+        self.tokens = min(capacity, self.tokens + (now - self.updated) * rate)
+        self.updated = now
+        if self.tokens >= 1:
+            self.tokens -= 1
+            return 0.0
+        return (1 - self.tokens) / rate
+
+
+class Buckets:
+    def __init__(self, clock: Callable[[], float]) -> None:
+        self._clock = clock
+        self._buckets: dict[object, Bucket] = {}
+
+    def take(self, key: object, *, rate: float, capacity: float) -> float:
+        now = self._clock()
+        bucket = self._buckets.get(key)
+        if bucket is None:
+            if len(self._buckets) >= _MAX_BUCKETS:
+                self._buckets.clear()  # a flood of keys or IPs: start over, never grow
+            bucket = self._buckets[key] = Bucket(tokens=capacity, updated=now)
+        return bucket.take(rate=rate, capacity=capacity, now=now)
+
+    def peek_empty(self, key: object, *, rate: float, capacity: float) -> float:
+        """Seconds until ``key`` has a token again (0 if it has one), without taking it."""
+        bucket = self._buckets.get(key)
+        if bucket is None:
+            return 0.0
+        now = self._clock()
+        tokens = min(capacity, bucket.tokens + (now - bucket.updated) * rate)
+        return 0.0 if tokens >= 1 else (1 - tokens) / rate
+
+
+def retry_after(seconds: float) -> str:
+    return str(max(1, math.ceil(seconds)))
+
+
+class Limiter:
+    def __init__(
+        self,
+        *,
+        auth_failures_per_minute: int,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._clock = clock
+        self._keys = Buckets(clock)
+        self._ips = Buckets(clock)
+        self._live: dict[int, tuple[int, float]] = {}
+        self._auth_capacity = float(auth_failures_per_minute)
+        self._auth_rate = auth_failures_per_minute / 60.0
+
+    # -- failed authentications per client address
+    def blocked_ip(self, ip: str) -> float:
+        if self._auth_capacity <= 0:
+            return 0.0
+        return self._ips.peek_empty(ip, rate=self._auth_rate, capacity=self._auth_capacity)
+
+    def failed_auth(self, ip: str) -> None:
+        if self._auth_capacity > 0:
+            self._ips.take(ip, rate=self._auth_rate, capacity=self._auth_capacity)
+
+    # -- requests per key
+    async def customer_wait(self, rt: Runtime, customer: Customer) -> float:
+        base = customer.rate_limit if customer.rate_limit is not None else rt.settings.rate_limit
+        if base <= 0:
+            return 0.0
+        rate = base + PER_LIVE_ACTIVATION * await self._live_count(rt, customer.id)
+        return self._keys.take(customer.key_id, rate=rate, capacity=rate)
+
+    async def _live_count(self, rt: Runtime, customer_id: int) -> int:
+        now = self._clock()
+        cached = self._live.get(customer_id)
+        if cached is not None and now - cached[1] < LIVE_COUNT_TTL:
+            return cached[0]
+        async with rt.db.read() as conn:
+            count = await activations.count_live(conn, customer_id)
+        if len(self._live) >= _MAX_BUCKETS:
+            self._live.clear()
+        self._live[customer_id] = (count, now)
+        return count
+
+
+ASGIApp = Callable[..., Any]
+
+
+class BodyLimit:
+    """Pure ASGI middleware: reads a request's body up to ``MAX_BODY`` before the app sees
+    it, and answers 413 ``REQUEST_TOO_LARGE`` beyond, whatever the framing (length or
+    chunks). The app then reads the buffered body as usual."""
+
+    def __init__(self, app: ASGIApp, max_body: int = MAX_BODY) -> None:
+        self.app = app
+        self.max_body = max_body
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        declared = _content_length(scope)
+        if declared is not None and declared > self.max_body:
+            await _too_large(send)
+            return
+        chunks: list[bytes] = []
+        size = 0
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                return
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > self.max_body:
+                await _too_large(send)
+                return
+            chunks.append(chunk)
+            if not message.get("more_body", False):
+                break
+        body = b"".join(chunks)
+        delivered = False
+
+        async def replay() -> dict[str, Any]:
+            nonlocal delivered
+            if delivered:
+                message: dict[str, Any] = await receive()
+                return message
+            delivered = True
+            return {"type": "http.request", "body": body, "more_body": False}
+
+        await self.app(scope, replay, send)
+
+
+def _content_length(scope: dict[str, Any]) -> int | None:
+    for name, value in scope.get("headers", []):
+        if name == b"content-length":
+            try:
+                return int(value)
+            except ValueError:
+                return None
+    return None
+
+
+async def _too_large(send: Any) -> None:
+    body = b"REQUEST_TOO_LARGE"
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 413,
+            "headers": [
+                (b"content-type", b"text/plain; charset=utf-8"),
+                (b"content-length", str(len(body)).encode()),
+                (b"connection", b"close"),
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})

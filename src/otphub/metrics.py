@@ -1,0 +1,91 @@
+"""Prometheus metrics.
+
+Counters live in each server process (with several workers, each scrape reaches one of
+them; run one worker per node or sum over nodes' processes). The gauges are read from the
+database at scrape time, so they are the same whichever process answers.
+"""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, generate_latest
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from otphub.db.activations import LIVE
+from otphub.db.schema import activations, journal, numbers
+
+REGISTRY = CollectorRegistry()
+
+REQUESTS = Counter(
+    "otphub_requests",
+    "Customer-API requests by action and answer word.",
+    ["action", "answer"],
+    registry=REGISTRY,
+)
+SMS_PUSHES = Counter(
+    "otphub_sms_pushes",
+    "Supplier SMS pushes by outcome (matched, unmatched, repeat, refused).",
+    ["outcome"],
+    registry=REGISTRY,
+)
+PURCHASES = Counter("otphub_purchases", "Numbers sold.", registry=REGISTRY)
+CAPTURES = Counter("otphub_captures", "Holds captured (finished).", registry=REGISTRY)
+RELEASES = Counter("otphub_releases", "Holds released (cancelled).", registry=REGISTRY)
+RATE_LIMITED = Counter(
+    "otphub_rate_limited", "Requests answered 429, by reason.", ["reason"], registry=REGISTRY
+)
+
+OPEN_HOLDS = Gauge("otphub_open_holds", "Holds neither captured nor released.", registry=REGISTRY)
+OPEN_HOLDS_AMOUNT = Gauge(
+    "otphub_open_holds_amount_minor", "Sum of open holds, in minor units.", registry=REGISTRY
+)
+LIVE_ACTIVATIONS = Gauge("otphub_live_activations", "Activations not yet ended.", registry=REGISTRY)
+FREE_NUMBERS = Gauge(
+    "otphub_free_numbers", "Online numbers without a live activation.", registry=REGISTRY
+)
+SWEEPER_LAG = Gauge(
+    "otphub_sweeper_lag_seconds",
+    "How long the most overdue live activation has waited for the sweeper (0: none).",
+    registry=REGISTRY,
+)
+
+
+async def refresh_gauges(conn: AsyncConnection, *, now: int) -> None:
+    resolved = select(journal.c.resolves_id).where(journal.c.resolves_id.is_not(None))
+    holds = (
+        await conn.execute(
+            select(func.count(), func.coalesce(func.sum(journal.c.amount), 0)).where(
+                journal.c.kind == "hold", journal.c.id.not_in(resolved)
+            )
+        )
+    ).one()
+    OPEN_HOLDS.set(holds[0])
+    OPEN_HOLDS_AMOUNT.set(holds[1])
+    live = (
+        await conn.execute(
+            select(func.count(), func.min(activations.c.expires_at)).where(
+                activations.c.state.in_(LIVE)
+            )
+        )
+    ).one()
+    LIVE_ACTIVATIONS.set(live[0])
+    oldest_deadline = live[1]
+    SWEEPER_LAG.set(max(0, now - oldest_deadline) if oldest_deadline is not None else 0)
+    free = (
+        await conn.execute(
+            select(func.count()).where(numbers.c.online.is_(True), numbers.c.in_use.is_(False))
+        )
+    ).scalar_one()
+    FREE_NUMBERS.set(free)
+
+
+def exposition() -> bytes:
+    return generate_latest(REGISTRY)
+
+
+def answer_label(body: str) -> str:
+    """The answer word of a customer-API body, for a bounded label: ``STATUS_OK:123`` ->
+    ``STATUS_OK``, JSON -> ``json``."""
+    if body.startswith(("{", "[")):
+        return "json"
+    return body.split(":", 1)[0][:32]
