@@ -8,10 +8,16 @@ import sys
 
 import structlog
 
+_DRIVER_LOGGERS = ("aiosqlite", "asyncpg", "sqlalchemy", "alembic", "httpx", "httpcore")
+
 
 def configure_logging(level: str = "info") -> None:
     numeric = logging.getLevelNamesMapping().get(level.upper(), logging.INFO)
     logging.basicConfig(stream=sys.stderr, level=numeric, format="%(message)s")
+    # OTPHUB_LOG_LEVEL=debug is for OTPHub's own loggers. The database drivers' debug
+    # output carries every SQL parameter (SMS texts, codes, key hashes): never below INFO.
+    for noisy in _DRIVER_LOGGERS:
+        logging.getLogger(noisy).setLevel(max(numeric, logging.INFO))
     structlog.configure(
         processors=[
             structlog.contextvars.merge_contextvars,

@@ -130,4 +130,7 @@ async def push_sms(request: Request) -> Response:
     if rt.settings.log_requests:
         # Never the text or the code: they are one-time passwords.
         log.info("sms_push", provider=provider.id, outcome=outcome, ip=ip)
+    log.debug(
+        "sms_routed", provider=provider.id, sms=result.sms_id, activation=result.activation_id
+    )
     return json_answer({"status": "SUCCESS"})

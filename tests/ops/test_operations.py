@@ -1,0 +1,98 @@
+"""Operations: health and readiness, Prometheus metrics, online backups."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import pytest
+from sqlalchemy.exc import OperationalError
+from typer.testing import CliRunner
+
+from otphub.cli import app as cli
+from tests.support import Hub
+
+runner = CliRunner()
+
+
+def test_healthz_and_readyz(hub: Hub) -> None:
+    assert (hub.http.get("/healthz").status_code, hub.http.get("/healthz").text) == (200, "OK")
+    ready = hub.http.get("/readyz")
+    assert (ready.status_code, ready.text) == (200, "READY")
+
+
+def test_readyz_says_not_ready_when_the_database_is_down(
+    hub: Hub, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def down(*_args: object, **_kwargs: object) -> object:
+        raise OperationalError("SELECT 1", {}, Exception("connection refused"))
+
+    monkeypatch.setattr(hub.rt.db, "read", down)
+    answer = hub.http.get("/readyz")
+    assert (answer.status_code, answer.text) == (503, "NOT_READY")
+    assert hub.http.get("/healthz").status_code == 200
+
+
+def metric(text: str, name: str) -> float:
+    for line in text.splitlines():
+        series, _, value = line.rpartition(" ")
+        if series == name:
+            return float(value)
+    raise AssertionError(f"{name} not in metrics")
+
+
+def test_metrics(hub: Hub) -> None:
+    seller = hub.stocked(count=3)
+    key = hub.customer("10.00")
+    finished, phone = hub.buy(key)
+    hub.push_sms(seller, phone, "code 12345")
+    hub.say(key, "setStatus", id=finished, status=6)
+    hub.buy(key)
+    hub.say(key, "getStatus", id=999)
+    hub.clock.advance(5000)
+    answer = hub.http.get("/metrics")
+    assert answer.status_code == 200
+    assert answer.headers["content-type"].startswith("text/plain")
+    body = answer.text
+    assert 'otphub_requests_total{action="getNumber",answer="ACCESS_NUMBER"}' in body
+    assert 'otphub_requests_total{action="getStatus",answer="NO_ACTIVATION"}' in body
+    assert 'otphub_sms_pushes_total{outcome="matched"}' in body
+    assert metric(body, "otphub_open_holds") == 1
+    assert metric(body, "otphub_open_holds_amount_minor") == 50
+    assert metric(body, "otphub_live_activations") == 1
+    assert metric(body, "otphub_free_numbers") == 2
+    # The live activation is 5000 - 1200 seconds past its deadline: the sweeper is late.
+    assert metric(body, "otphub_sweeper_lag_seconds") == 3800
+    assert metric(body, "otphub_purchases_total") >= 2
+    assert metric(body, "otphub_captures_total") >= 1
+    # Codes and keys never appear in metrics.
+    assert "12345" not in body and key not in body
+
+
+def test_backup_is_an_online_consistent_copy(hub: Hub, tmp_path: Path) -> None:
+    seller = hub.stocked(count=2)
+    key = hub.customer("10.00")
+    activation_id, phone = hub.buy(key)
+    hub.push_sms(seller, phone, "code 12345")
+    hub.say(key, "setStatus", id=activation_id, status=6)
+    hub.buy(key)  # a live hold in the copy
+    target = tmp_path / "copies" / "otphub-backup.db"
+    env = {"OTPHUB_DATABASE_URL": hub.rt.settings.database_url, "OTPHUB_SECRET": "x"}
+    result = runner.invoke(cli, ["backup", str(target)], env=env)
+    if hub.backend == "postgresql":
+        assert result.exit_code == 1
+        assert "pg_dump" in result.stderr
+        assert not target.exists()
+        return
+    assert result.exit_code == 0, result.stderr
+    assert "integrity check ok" in result.stderr
+    with sqlite3.connect(target) as copy:
+        assert copy.execute("SELECT COUNT(*) FROM activations").fetchone() == (2,)
+    audited = runner.invoke(
+        cli, ["audit"], env={**env, "OTPHUB_DATABASE_URL": f"sqlite:///{target}"}
+    )
+    assert audited.exit_code == 0, audited.stderr
+    assert "wallets 9.50 (held 0.50)" in audited.stderr
+    again = runner.invoke(cli, ["backup", str(target)], env=env)
+    assert again.exit_code == 1
+    assert "never overwrites" in again.stderr

@@ -1,0 +1,241 @@
+"""A real ``otphub serve`` process: graceful shutdown keeps in-flight requests, and the
+logs at debug level carry no key, no SMS text and no code."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from otphub.clock import ManualClock
+from otphub.services import accounts, inventory
+from tests.support import runtime_for
+
+pytestmark = pytest.mark.slow
+BIN = Path(sys.executable).parent
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class Deployment:
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.env = {
+            **os.environ,
+            "OTPHUB_DATABASE_URL": url,
+            "OTPHUB_SECRET": "process-test-secret",
+            "OTPHUB_LOG_LEVEL": "debug",
+            "OTPHUB_EARLY_CANCEL": "0",
+        }
+
+    def seed(self) -> tuple[int, str, int, str]:
+        async def run() -> tuple[int, str, int, str]:
+            rt = runtime_for(self.url, ManualClock(int(time.time())), secret="process-test-secret")
+            await rt.start(migrate_schema=False)
+            try:
+                provider = await accounts.add_provider(rt, name="rack")
+                await inventory.set_offer(
+                    rt, provider_id=provider.id, service="tg", country_id=0, price=50
+                )
+                await inventory.add_numbers(
+                    rt, provider_id=provider.id, country_id=0, phones=["79000000001", "79000000002"]
+                )
+                customer = await accounts.add_customer(rt, name="c", balance=1000)
+                return customer.id, customer.api_key, provider.id, provider.key
+            finally:
+                await rt.close()
+
+        return asyncio.run(run())
+
+
+Served = tuple[Deployment, "subprocess.Popen[bytes]", str, Path]
+
+
+@pytest.fixture
+def server(
+    database_url: str, tmp_path: Path
+) -> Iterator[tuple[Deployment, subprocess.Popen[bytes], str, Path]]:
+    deployment = Deployment(database_url)
+    port = free_port()
+    log_path = tmp_path / "server.log"
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(
+            [str(BIN / "otphub"), "serve", "--port", str(port)],
+            env=deployment.env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            cwd=tmp_path,
+        )
+    base = f"http://127.0.0.1:{port}"
+    for _ in range(200):
+        try:
+            if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
+                break
+        except httpx.TransportError:
+            time.sleep(0.05)
+    else:
+        process.kill()
+        raise AssertionError(log_path.read_text())
+    yield deployment, process, base, log_path
+    if process.poll() is None:
+        process.kill()
+        process.wait()
+
+
+def test_graceful_shutdown_finishes_in_flight_requests(server: Served, backend: str) -> None:
+    deployment, process, base, _log = server
+    customer_id, key, _, _ = deployment.seed()
+    api = f"{base}/stubs/handler_api.php"
+    # Hold the database so that a purchase must wait inside the server.
+    blocker = Blocker(deployment.url, backend, customer_id)
+    blocker.hold()
+    try:
+        with httpx.Client(timeout=30) as client:
+            import threading
+
+            answers: list[str] = []
+
+            def buy() -> None:
+                answers.append(
+                    client.get(
+                        api, params={"api_key": key, "action": "getNumber", "service": "tg"}
+                    ).text
+                )
+
+            thread = threading.Thread(target=buy)
+            thread.start()
+            time.sleep(0.5)  # the purchase is now waiting for the database
+            process.send_signal(signal.SIGTERM)
+            time.sleep(0.5)
+            assert process.poll() is None, "the server must wait for the request in flight"
+            blocker.release()
+            thread.join(timeout=20)
+        assert len(answers) == 1 and answers[0].startswith("ACCESS_NUMBER:"), answers
+        # uvicorn re-raises the SIGTERM it handled once it has shut down cleanly.
+        assert process.wait(timeout=20) in (0, -signal.SIGTERM)
+    finally:
+        blocker.release()
+
+
+class Blocker:
+    """Keeps the customer's purchase waiting: SQLite's write lock, or PostgreSQL's row lock
+    on the customer's wallet."""
+
+    def __init__(self, url: str, backend: str, customer_id: int) -> None:
+        self.url, self.backend, self.customer_id = url, backend, customer_id
+        self._conn: object = None
+
+    def hold(self) -> None:
+        if self.backend == "sqlite":
+            import sqlite3
+
+            conn = sqlite3.connect(self.url.removeprefix("sqlite:///"), isolation_level=None)
+            conn.execute("BEGIN IMMEDIATE")
+            self._conn = conn
+            return
+        import threading
+
+        ready = threading.Event()
+        self._release = threading.Event()
+
+        def lock_wallet() -> None:
+            import asyncpg
+
+            async def run() -> None:
+                conn = await asyncpg.connect(self.url)
+                async with conn.transaction():
+                    await conn.execute(
+                        "SELECT 1 FROM accounts WHERE id = (SELECT account_id FROM customers "
+                        "WHERE id = $1) FOR UPDATE",
+                        self.customer_id,
+                    )
+                    ready.set()
+                    await asyncio.to_thread(self._release.wait)
+                await conn.close()
+
+            asyncio.run(run())
+
+        self._thread = threading.Thread(target=lock_wallet)
+        self._thread.start()
+        ready.wait(10)
+
+    def release(self) -> None:
+        if self.backend == "sqlite":
+            if self._conn is not None:
+                self._conn.rollback()  # type: ignore[attr-defined]
+                self._conn.close()  # type: ignore[attr-defined]
+                self._conn = None
+            return
+        self._release.set()
+        self._thread.join(timeout=10)
+
+
+def test_logs_at_debug_level_carry_no_secret(
+    server: Served,
+) -> None:
+    deployment, process, base, log_path = server
+    _, key, _, provider_key = deployment.seed()
+    api = f"{base}/stubs/handler_api.php"
+    text = "Your Telegram code: 48213. Do not share it"
+    with httpx.Client(timeout=10) as client:
+        bought = client.get(api, params={"api_key": key, "action": "getNumber", "service": "tg"})
+        _, activation_id, phone = bought.text.split(":")
+        pushed = client.post(
+            f"{base}/agent/api/sms",
+            json={
+                "action": "PUSH_SMS",
+                "key": provider_key,
+                "smsId": 77,
+                "phone": int(phone),
+                "phoneFrom": "Telegram",
+                "text": text,
+            },
+        )
+        assert pushed.json() == {"status": "SUCCESS"}
+        for action, extra in [
+            ("getStatus", {}),
+            ("getStatusV2", {}),
+            ("getFullSms", {}),
+            ("getActiveActivations", {}),
+            ("setStatus", {"status": "6"}),
+            ("getHistory", {}),
+        ]:
+            client.get(api, params={"api_key": key, "action": action, "id": activation_id, **extra})
+        # Failures are logged too: a wrong key, a wrong provider key, a post to a
+        # form with the key in the body.
+        client.get(api, params={"api_key": key[:-1] + "x", "action": "getBalance"})
+        client.post(
+            f"{base}/agent/api/sms",
+            json={
+                "action": "PUSH_SMS",
+                "key": provider_key[:-1],
+                "smsId": 1,
+                "phone": 1,
+                "text": text,
+            },
+        )
+        client.post(api, data={"api_key": key, "action": "getBalance"})
+    process.send_signal(signal.SIGTERM)
+    process.wait(timeout=20)
+    logs = log_path.read_text()
+    assert '"event": "request"' in logs, "requests are logged by the project itself"
+    assert '"level": "debug"' in logs, "the server ran at debug level"
+    for secret in (key, provider_key, key[:-1], provider_key[:-1], text, "48213"):
+        assert secret not in logs, f"{secret!r} leaked into the logs"
+    for line in logs.splitlines():
+        if line.startswith("{"):
+            json.loads(line)  # every structured line is JSON
