@@ -15,9 +15,9 @@ def configure_logging(level: str = "info") -> None:
     numeric = logging.getLevelNamesMapping().get(level.upper(), logging.INFO)
     logging.basicConfig(stream=sys.stderr, level=numeric, format="%(message)s")
     # OTPHUB_LOG_LEVEL=debug is for OTPHub's own loggers. The database drivers' debug
-    # output carries every SQL parameter (SMS texts, codes, key hashes): never below INFO.
+    # output carries every SQL statement and parameter: never below WARNING.
     for noisy in _DRIVER_LOGGERS:
-        logging.getLogger(noisy).setLevel(max(numeric, logging.INFO))
+        logging.getLogger(noisy).setLevel(max(numeric, logging.WARNING))
     structlog.configure(
         processors=[
             structlog.contextvars.merge_contextvars,

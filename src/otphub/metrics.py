@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, generate_latest
 from sqlalchemy import func, select
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from otphub.db.activations import LIVE
+from otphub.db.engine import Conn
 from otphub.db.schema import activations, journal, numbers
 
 REGISTRY = CollectorRegistry()
@@ -50,7 +50,7 @@ SWEEPER_LAG = Gauge(
 )
 
 
-async def refresh_gauges(conn: AsyncConnection, *, now: int) -> None:
+async def refresh_gauges(conn: Conn, *, now: int) -> None:
     resolved = select(journal.c.resolves_id).where(journal.c.resolves_id.is_not(None))
     holds = (
         await conn.execute(

@@ -26,13 +26,11 @@ from typing import Any
 import httpx
 import pytest
 from sqlalchemy import text
-from sqlalchemy.ext.asyncio import create_async_engine
-from sqlalchemy.pool import NullPool
 from typer.testing import CliRunner, Result
 
 from otphub.cli import app
 from otphub.config import Settings
-from otphub.db.engine import async_url
+from otphub.db.engine import open_database
 from otphub.services import accounts, inventory
 from otphub.services.runtime import build_runtime
 
@@ -63,13 +61,13 @@ def sql(url: str, statement: str, **params: Any) -> list[tuple[Any, ...]]:
     """Run one statement on the test database (a fresh engine, closed after)."""
 
     async def go() -> list[tuple[Any, ...]]:
-        engine = create_async_engine(async_url(url), poolclass=NullPool)
+        db = open_database(url, pool_size=1)
         try:
-            async with engine.begin() as conn:
+            async with db.write() as conn:
                 result = await conn.execute(text(statement), params)
                 return [tuple(row) for row in result.all()] if result.returns_rows else []
         finally:
-            await engine.dispose()
+            await db.dispose()
 
     return asyncio.run(go())
 
@@ -78,9 +76,9 @@ def snapshot(url: str) -> dict[str, list[tuple[Any, ...]]]:
     """Every row of every table a command may change, plus the catalog's size."""
 
     async def go() -> dict[str, list[tuple[Any, ...]]]:
-        engine = create_async_engine(async_url(url), poolclass=NullPool)
+        db = open_database(url, pool_size=1)
         try:
-            async with engine.connect() as conn:
+            async with db.read() as conn:
                 rows = {
                     table: [
                         tuple(r)
@@ -93,7 +91,7 @@ def snapshot(url: str) -> dict[str, list[tuple[Any, ...]]]:
                     rows[table] = [(count,)]
                 return rows
         finally:
-            await engine.dispose()
+            await db.dispose()
 
     return asyncio.run(go())
 

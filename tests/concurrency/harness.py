@@ -18,11 +18,11 @@ from typing import Any
 import httpx
 import pytest
 from sqlalchemy import false, func, insert, select, text, true, update
-from sqlalchemy.ext.asyncio import AsyncConnection, create_async_engine
 
 from otphub.db import inventory, ledger
 from otphub.db.activations import LIVE
-from otphub.db.engine import async_url
+from otphub.db.engine import Conn as AsyncConnection
+from otphub.db.engine import SQLiteDatabase, SyncConn
 from otphub.db.schema import accounts, activations, customers, journal, numbers, sms
 from otphub.services import accounts as account_service
 from tests.support import Hub
@@ -417,8 +417,8 @@ def unserialised_writes(hub: Hub) -> Iterator[None]:
     either: SQLite is serialisable, and a transaction that read a snapshot and then tries to
     write after another writer committed fails with SQLITE_BUSY (ERROR_SQL), never with a
     lost update. So for the negative controls, writes run in autocommit mode, each statement
-    its own transaction, on a separate engine without the project's BEGIN hooks: that is the
-    "no protection at all" case in which a read-then-write can interleave with another.
+    its own transaction, without the asyncio lock: that is the "no protection at all" case in
+    which a read-then-write can interleave with another.
 
     PostgreSQL needs nothing here: its write transactions are READ COMMITTED and take no
     global lock, so a naive read-then-write already races.
@@ -427,26 +427,19 @@ def unserialised_writes(hub: Hub) -> Iterator[None]:
     if not db.is_sqlite:
         yield
         return
-    url = async_url(hub.rt.settings.database_url)
-    engine = create_async_engine(
-        url,
-        isolation_level="AUTOCOMMIT",
-        pool_size=50,
-        max_overflow=250,
-        connect_args={"timeout": 30, "check_same_thread": False},
-    )
+    assert isinstance(db, SQLiteDatabase)
+    engine = db.engine  # the SQLite database's own (synchronous) engine
 
     @asynccontextmanager
-    async def write() -> AsyncIterator[AsyncConnection]:
-        async with engine.connect() as conn:
-            yield conn
+    async def write() -> AsyncIterator[SyncConn]:
+        # The driver runs in autocommit mode (OTPHub emits BEGIN itself): without it,
+        # every statement is its own transaction.
+        with engine.connect() as conn:
+            yield SyncConn(conn)
 
-    try:
-        with pytest.MonkeyPatch.context() as patch:
-            patch.setattr(db, "write", write)
-            yield
-    finally:
-        hub.call(engine.dispose())
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(db, "write", write)
+        yield
 
 
 async def _index_sql(conn: AsyncConnection, *, is_sqlite: bool) -> str:

@@ -9,8 +9,8 @@ from typing import Any
 
 from sqlalchemy import Row, func, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.ext.asyncio import AsyncConnection
 
+from otphub.db.engine import Conn
 from otphub.db.schema import activations, numbers, sms
 from otphub.domain.activation import LIVE_STATES, Snapshot, State
 
@@ -69,12 +69,12 @@ _FIELDS = (
 _COLUMNS = [activations.c[name] for name in _FIELDS]
 
 
-async def insert_activation(conn: AsyncConnection, **values: object) -> int:
+async def insert_activation(conn: Conn, **values: object) -> int:
     result = await conn.execute(insert(activations).values(**values).returning(activations.c.id))
     return int(result.scalar_one())
 
 
-async def order_exists(conn: AsyncConnection, *, customer_id: int, order_id: str) -> bool:
+async def order_exists(conn: Conn, *, customer_id: int, order_id: str) -> bool:
     found = await conn.execute(
         select(activations.c.id).where(
             activations.c.customer_id == customer_id, activations.c.order_id == order_id
@@ -84,11 +84,12 @@ async def order_exists(conn: AsyncConnection, *, customer_id: int, order_id: str
 
 
 async def get(
-    conn: AsyncConnection,
+    conn: Conn,
     activation_id: int,
     *,
     customer_id: int | None = None,
     for_update: bool = False,
+    skip_locked: bool = False,
 ) -> Activation | None:
     """One activation; with ``customer_id``, only if it belongs to that customer, so that
     another customer's id looks exactly like a missing one."""
@@ -96,13 +97,13 @@ async def get(
     if customer_id is not None:
         query = query.where(activations.c.customer_id == customer_id)
     if for_update:
-        query = query.with_for_update()
+        query = query.with_for_update(skip_locked=skip_locked)
     row = (await conn.execute(query)).first()
     return Activation.from_row(row) if row is not None else None
 
 
 async def move(
-    conn: AsyncConnection,
+    conn: Conn,
     activation_id: int,
     *,
     leaving: Iterable[State],
@@ -121,7 +122,7 @@ async def move(
     return result.rowcount == 1
 
 
-async def mark_ready(conn: AsyncConnection, activation_id: int, now: int) -> None:
+async def mark_ready(conn: Conn, activation_id: int, now: int) -> None:
     await conn.execute(
         update(activations)
         .where(activations.c.id == activation_id, activations.c.ready_at.is_(None))
@@ -129,20 +130,19 @@ async def mark_ready(conn: AsyncConnection, activation_id: int, now: int) -> Non
     )
 
 
-async def overdue(conn: AsyncConnection, *, now: int, limit: int) -> list[int]:
-    """Ids of live activations past their deadline, oldest deadline first. On PostgreSQL the
-    rows are locked with SKIP LOCKED, so sweepers on several nodes split the work."""
+async def overdue(conn: Conn, *, now: int, limit: int) -> list[int]:
+    """Ids of live activations past their deadline, oldest deadline first (the sweeper
+    then resolves each in its own transaction)."""
     rows = await conn.execute(
         select(activations.c.id)
         .where(activations.c.state.in_(LIVE), activations.c.expires_at <= now)
         .order_by(activations.c.expires_at)
         .limit(limit)
-        .with_for_update(skip_locked=True)
     )
     return [int(r.id) for r in rows]
 
 
-async def live_on_number(conn: AsyncConnection, number_id: int) -> Activation | None:
+async def live_on_number(conn: Conn, number_id: int) -> Activation | None:
     row = (
         await conn.execute(
             select(*_COLUMNS)
@@ -153,7 +153,7 @@ async def live_on_number(conn: AsyncConnection, number_id: int) -> Activation | 
     return Activation.from_row(row) if row is not None else None
 
 
-async def number_of_provider(conn: AsyncConnection, *, provider_id: int, phone: str) -> int | None:
+async def number_of_provider(conn: Conn, *, provider_id: int, phone: str) -> int | None:
     found = await conn.execute(
         select(numbers.c.id).where(numbers.c.provider_id == provider_id, numbers.c.phone == phone)
     )
@@ -162,7 +162,7 @@ async def number_of_provider(conn: AsyncConnection, *, provider_id: int, phone: 
 
 
 async def store_sms(
-    conn: AsyncConnection,
+    conn: Conn,
     *,
     is_sqlite: bool,
     provider_id: int,
@@ -194,11 +194,11 @@ async def store_sms(
     return int(value) if value is not None else None
 
 
-async def match_sms(conn: AsyncConnection, *, sms_id: int, activation_id: int) -> None:
+async def match_sms(conn: Conn, *, sms_id: int, activation_id: int) -> None:
     await conn.execute(update(sms).where(sms.c.id == sms_id).values(activation_id=activation_id))
 
 
-async def count_live(conn: AsyncConnection, customer_id: int) -> int:
+async def count_live(conn: Conn, customer_id: int) -> int:
     found = await conn.execute(
         select(func.count())
         .select_from(activations)
@@ -208,7 +208,7 @@ async def count_live(conn: AsyncConnection, customer_id: int) -> int:
 
 
 async def awaiting_sms(
-    conn: AsyncConnection, *, provider_id: int, bought_before: int, limit: int = 50
+    conn: Conn, *, provider_id: int, bought_before: int, limit: int = 50
 ) -> list[Activation]:
     """Live activations of a provider that wait for an SMS: bought a while ago and still
     without a code, or put back to retry by the customer. Used by the demo simulator."""
@@ -228,7 +228,7 @@ async def awaiting_sms(
     return [Activation.from_row(r) for r in rows]
 
 
-async def live_of_customer(conn: AsyncConnection, customer_id: int) -> list[Activation]:
+async def live_of_customer(conn: Conn, customer_id: int) -> list[Activation]:
     rows = await conn.execute(
         select(*_COLUMNS)
         .where(activations.c.customer_id == customer_id, activations.c.state.in_(LIVE))
@@ -237,7 +237,7 @@ async def live_of_customer(conn: AsyncConnection, customer_id: int) -> list[Acti
     return [Activation.from_row(r) for r in rows]
 
 
-async def overdue_of_customer(conn: AsyncConnection, *, customer_id: int, now: int) -> list[int]:
+async def overdue_of_customer(conn: Conn, *, customer_id: int, now: int) -> list[int]:
     rows = await conn.execute(
         select(activations.c.id).where(
             activations.c.customer_id == customer_id,
@@ -249,7 +249,7 @@ async def overdue_of_customer(conn: AsyncConnection, *, customer_id: int, now: i
 
 
 async def ended_of_customer(
-    conn: AsyncConnection, *, customer_id: int, start: int, end: int, offset: int, limit: int
+    conn: Conn, *, customer_id: int, start: int, end: int, offset: int, limit: int
 ) -> list[Activation]:
     """Finished and cancelled activations bought in [start, end], newest first."""
     rows = await conn.execute(
@@ -267,9 +267,7 @@ async def ended_of_customer(
     return [Activation.from_row(r) for r in rows]
 
 
-async def sms_texts(
-    conn: AsyncConnection, activation_ids: list[int]
-) -> dict[int, list[tuple[str, str]]]:
+async def sms_texts(conn: Conn, activation_ids: list[int]) -> dict[int, list[tuple[str, str]]]:
     """(text, code) of every SMS matched to the activations, oldest first."""
     found: dict[int, list[tuple[str, str]]] = {i: [] for i in activation_ids}
     if not activation_ids:

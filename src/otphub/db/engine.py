@@ -1,114 +1,207 @@
 """Engines per dialect, and the two kinds of transaction every use case opens.
 
-SQLite: WAL mode, and write transactions that take the write lock up front
-(``BEGIN IMMEDIATE``), so a transaction never reads, then fails to upgrade its lock
-halfway. Inside one process writers also queue on an asyncio lock, which is fairer and
-far cheaper than SQLite's sleeping busy handler; across processes busy_timeout applies.
+Use cases see one interface, ``Conn``: ``await conn.execute(statement)``. Behind it:
 
-PostgreSQL: READ COMMITTED, with row locks and ``SKIP LOCKED`` in the statements that
-need them (see ``inventory.py``).
+PostgreSQL: SQLAlchemy's asyncio engine on asyncpg; READ COMMITTED, with row locks and
+``SKIP LOCKED`` in the statements that need them (see ``inventory.py``).
+
+SQLite: the standard library's driver, called directly on the event loop. A SQLite
+statement is a function call into a file the OS has cached: microseconds, never a network
+wait. Handing each one to a thread (aiosqlite) cost ~0.4 ms of hand-offs per statement,
+more than the statement itself. What could block is waiting for the write lock, so that
+wait is done asynchronously: writers first queue on an asyncio lock inside the process,
+then ``BEGIN IMMEDIATE`` (the write lock up front, so a transaction never fails to upgrade
+halfway) is retried with ``asyncio.sleep`` while another process holds the lock. WAL mode
+lets readers run beside the writer.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+import time
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol, TypeVar
 
-from sqlalchemy import event
-from sqlalchemy.engine import Connection
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+from sqlalchemy import Connection, CursorResult, Engine, Executable, create_engine, event
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy.pool import QueuePool
+from sqlalchemy.util.typing import TupleAny, Unpack
 
-_WRITE = "otphub_write"
+T = TypeVar("T")
+
+# How long a writer waits for another process's write lock before giving up.
+WRITE_LOCK_TIMEOUT = 30.0
+# SQLite's own busy handler blocks the thread: keep it short, and wait asynchronously.
+_BUSY_TIMEOUT_MS = 20
+
+
+class Conn(Protocol):
+    """A connection inside a transaction, on either engine."""
+
+    async def execute(
+        self, statement: Executable, parameters: Any = None
+    ) -> CursorResult[Unpack[TupleAny]]: ...
+
+    async def run_sync(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T: ...
+
+
+class Database(Protocol):
+    is_sqlite: bool
+
+    def write(self) -> Any:
+        """``async with db.write() as conn``: committed on success, rolled back otherwise."""
+
+    def read(self) -> Any:
+        """``async with db.read() as conn``: a read-only transaction."""
+
+    async def dispose(self) -> None: ...
 
 
 def async_url(url: str) -> str:
-    """Accept the plain URLs operators write and pick the asyncio driver."""
-    if url.startswith("sqlite:///"):
-        return "sqlite+aiosqlite:///" + url.removeprefix("sqlite:///")
+    """Accept the plain URLs operators write and pick the asyncio driver for PostgreSQL."""
     for prefix in ("postgresql://", "postgres://"):
         if url.startswith(prefix):
             return "postgresql+asyncpg://" + url.removeprefix(prefix)
-    if url.startswith(("sqlite+aiosqlite:///", "postgresql+asyncpg://")):
+    if url.startswith(("sqlite:///", "postgresql+asyncpg://")):
         return url
+    if url.startswith("sqlite+aiosqlite:///"):
+        return "sqlite:///" + url.removeprefix("sqlite+aiosqlite:///")
     raise ValueError(
         f"unsupported database URL {url!r}: use sqlite:///path/file.db "
         "or postgresql://user@host:port/db"
     )
 
 
-@dataclass
-class Database:
-    engine: AsyncEngine
-    is_sqlite: bool
-    _write_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+def open_database(url: str, *, sqlite_synchronous: str = "NORMAL", pool_size: int = 10) -> Database:
+    full_url = async_url(url)
+    if full_url.startswith("sqlite"):
+        return SQLiteDatabase(full_url, synchronous=sqlite_synchronous)
+    return PostgresDatabase(full_url, pool_size=pool_size)
+
+
+# ---------------------------------------------------------------- PostgreSQL
+
+
+class PostgresDatabase:
+    is_sqlite = False
+
+    def __init__(self, url: str, *, pool_size: int) -> None:
+        # hide_parameters: a database error must never carry a bound value (an SMS text,
+        # a code, a key hash) into a log line.
+        self.engine: AsyncEngine = create_async_engine(
+            url,
+            pool_size=pool_size,
+            max_overflow=pool_size * 2,
+            pool_pre_ping=True,
+            hide_parameters=True,
+        )
 
     @asynccontextmanager
-    async def write(self) -> AsyncIterator[AsyncConnection]:
-        """A transaction that may change data: committed on success, rolled back otherwise."""
-        if self.is_sqlite:
-            async with self._write_lock, self._begin(write=True) as conn:
-                yield conn
-        else:
-            async with self._begin(write=True) as conn:
-                yield conn
-
-    @asynccontextmanager
-    async def read(self) -> AsyncIterator[AsyncConnection]:
-        """A read-only transaction (never blocks writers on SQLite in WAL mode)."""
-        async with self._begin(write=False) as conn:
+    async def write(self) -> AsyncIterator[Conn]:
+        async with self.engine.begin() as conn:
             yield conn
 
     @asynccontextmanager
-    async def _begin(self, *, write: bool) -> AsyncIterator[AsyncConnection]:
-        async with self.engine.connect() as conn:
-            if write:
-                await conn.execution_options(**{_WRITE: True})
-            async with conn.begin():
-                yield conn
+    async def read(self) -> AsyncIterator[Conn]:
+        async with self.engine.begin() as conn:
+            yield conn
 
     async def dispose(self) -> None:
         await self.engine.dispose()
 
 
-def open_database(url: str, *, sqlite_synchronous: str = "NORMAL", pool_size: int = 10) -> Database:
-    full_url = async_url(url)
-    is_sqlite = full_url.startswith("sqlite")
-    # hide_parameters: a database error must never carry a bound value (an SMS text, a
-    # code, a key hash) into a log line.
-    kwargs: dict[str, Any] = {
-        "pool_size": pool_size,
-        "max_overflow": pool_size * 2,
-        "hide_parameters": True,
-    }
-    if is_sqlite:
-        kwargs["connect_args"] = {"timeout": 30, "check_same_thread": False}
-    else:
-        kwargs["pool_pre_ping"] = True
-    engine = create_async_engine(full_url, **kwargs)
-    if is_sqlite:
-        _configure_sqlite(engine, sqlite_synchronous)
-    return Database(engine=engine, is_sqlite=is_sqlite)
+# ---------------------------------------------------------------- SQLite
 
 
-def _configure_sqlite(engine: AsyncEngine, synchronous: str) -> None:
-    @event.listens_for(engine.sync_engine, "connect")
+class SyncConn:
+    """A SQLite connection behind the ``Conn`` interface: every call runs at once."""
+
+    def __init__(self, conn: Connection) -> None:
+        self._conn = conn
+
+    async def execute(
+        self, statement: Executable, parameters: Any = None
+    ) -> CursorResult[Unpack[TupleAny]]:
+        return self._conn.execute(statement, parameters)
+
+    async def run_sync(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        return fn(self._conn, *args, **kwargs)
+
+
+class SQLiteDatabase:
+    is_sqlite = True
+
+    def __init__(self, url: str, *, synchronous: str) -> None:
+        # max_overflow=-1: a checkout never blocks the event loop's thread waiting for a
+        # connection (a blocked loop could never return one).
+        self.engine: Engine = create_engine(
+            url,
+            poolclass=QueuePool,
+            pool_size=8,
+            max_overflow=-1,
+            hide_parameters=True,
+            connect_args={"check_same_thread": False, "timeout": _BUSY_TIMEOUT_MS / 1000},
+        )
+        self._writers: asyncio.Lock | None = None
+        _configure_sqlite(self.engine, synchronous)
+
+    def _writer_lock(self) -> asyncio.Lock:
+        # Created lazily: the lock belongs to the event loop that first writes.
+        if self._writers is None:
+            self._writers = asyncio.Lock()
+        return self._writers
+
+    @asynccontextmanager
+    async def write(self) -> AsyncIterator[Conn]:
+        async with self._writer_lock():
+            with self.engine.connect() as conn:
+                await _begin_immediate(conn)
+                try:
+                    yield SyncConn(conn)
+                except BaseException:
+                    conn.exec_driver_sql("ROLLBACK")
+                    raise
+                conn.exec_driver_sql("COMMIT")
+
+    @asynccontextmanager
+    async def read(self) -> AsyncIterator[Conn]:
+        with self.engine.connect() as conn:
+            conn.exec_driver_sql("BEGIN")
+            try:
+                yield SyncConn(conn)
+            finally:
+                conn.exec_driver_sql("ROLLBACK")
+
+    async def dispose(self) -> None:
+        self.engine.dispose()
+
+
+async def _begin_immediate(conn: Connection) -> None:
+    deadline = time.monotonic() + WRITE_LOCK_TIMEOUT
+    pause = 0.001
+    while True:
+        try:
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+            return
+        except OperationalError as exc:
+            if "locked" not in str(exc.orig) or time.monotonic() >= deadline:
+                raise
+        # Another process writes: wait without blocking this process's other requests.
+        await asyncio.sleep(pause)
+        pause = min(pause * 2, 0.05)
+
+
+def _configure_sqlite(engine: Engine, synchronous: str) -> None:
+    @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
-        # Let SQLAlchemy's "begin" event below emit BEGIN itself (pysqlite's own
-        # transaction handling would defer it and break BEGIN IMMEDIATE).
+        # Autocommit at the driver level: OTPHub emits BEGIN, BEGIN IMMEDIATE, COMMIT and
+        # ROLLBACK itself (pysqlite's own transaction handling would defer BEGIN).
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute(f"PRAGMA synchronous={synchronous}")
         cursor.execute("PRAGMA foreign_keys=ON")
-        cursor.execute("PRAGMA busy_timeout=30000")
+        cursor.execute(f"PRAGMA busy_timeout={_BUSY_TIMEOUT_MS}")
         cursor.close()
-
-    @event.listens_for(engine.sync_engine, "begin")
-    def _on_begin(conn: Connection) -> None:
-        if conn.get_execution_options().get(_WRITE):
-            conn.exec_driver_sql("BEGIN IMMEDIATE")
-        else:
-            conn.exec_driver_sql("BEGIN")

@@ -25,8 +25,8 @@ from sqlalchemy import (
     true,
     update,
 )
-from sqlalchemy.ext.asyncio import AsyncConnection
 
+from otphub.db.engine import Conn
 from otphub.db.schema import activations, numbers, offers, providers
 
 
@@ -125,7 +125,7 @@ def _offer_conditions(wanted: OfferFilter) -> list[ColumnElement[bool]]:
 
 
 async def offers_with_stock(
-    conn: AsyncConnection, offer_filter: OfferFilter, number_filter: NumberFilter
+    conn: Conn, offer_filter: OfferFilter, number_filter: NumberFilter
 ) -> list[Offer]:
     """Matching offers that have a free number: cheapest first, then the provider with the
     best delivery record, then at random."""
@@ -168,7 +168,7 @@ async def offers_with_stock(
 
 
 async def claim_number(
-    conn: AsyncConnection, *, offer: Offer, offer_filter: OfferFilter, wanted: NumberFilter
+    conn: Conn, *, offer: Offer, offer_filter: OfferFilter, wanted: NumberFilter
 ) -> ClaimedNumber | None:
     """Take one free number of the offer; ``None`` if another buyer took the last one."""
     candidate = (
@@ -198,7 +198,7 @@ async def claim_number(
     return ClaimedNumber(id=row.id, phone=row.phone, operator=row.operator)
 
 
-async def free_number_again(conn: AsyncConnection, number_id: int) -> None:
+async def free_number_again(conn: Conn, number_id: int) -> None:
     """The number's activation ended: it may be sold again (for other services, or for the
     same one if it was cancelled)."""
     await conn.execute(update(numbers).where(numbers.c.id == number_id).values(in_use=False))
@@ -214,7 +214,7 @@ class StockLine:
 
 
 async def stock(
-    conn: AsyncConnection,
+    conn: Conn,
     *,
     service: str | None = None,
     country_id: int | None = None,
@@ -260,7 +260,7 @@ async def stock(
     return [StockLine(r.country_id, r.service, r.provider_id, r.price, r.free) for r in rows]
 
 
-async def operators(conn: AsyncConnection, *, country_id: int | None) -> dict[int, list[str]]:
+async def operators(conn: Conn, *, country_id: int | None) -> dict[int, list[str]]:
     """Named operators of online numbers, per country."""
     query = (
         select(numbers.c.country_id, numbers.c.operator)
@@ -276,7 +276,7 @@ async def operators(conn: AsyncConnection, *, country_id: int | None) -> dict[in
     return found
 
 
-async def services_offered(conn: AsyncConnection, *, country_id: int) -> set[str]:
+async def services_offered(conn: Conn, *, country_id: int) -> set[str]:
     query = (
         select(offers.c.service)
         .join(providers, providers.c.id == offers.c.provider_id)
@@ -290,7 +290,7 @@ async def services_offered(conn: AsyncConnection, *, country_id: int) -> set[str
     return {str(r.service) for r in await conn.execute(query)}
 
 
-async def refresh_delivery_scores(conn: AsyncConnection, *, since: int) -> None:
+async def refresh_delivery_scores(conn: Conn, *, since: int) -> None:
     """Recompute every provider's delivery record from its activations bought since
     ``since``: finished per ended, in per mille, with one success and one failure added so
     that a provider without history stands at 500 and one sale does not make it perfect."""

@@ -16,8 +16,8 @@ import enum
 from dataclasses import dataclass
 
 from sqlalchemy import insert, select, update
-from sqlalchemy.ext.asyncio import AsyncConnection
 
+from otphub.db.engine import Conn
 from otphub.db.schema import accounts, journal
 
 
@@ -43,7 +43,7 @@ class SystemAccounts:
     external: int
 
 
-async def ensure_system_accounts(conn: AsyncConnection) -> None:
+async def ensure_system_accounts(conn: Conn) -> None:
     """Create the revenue and external accounts if this database lacks them (a partial
     unique index keeps them single)."""
     present = {
@@ -57,7 +57,7 @@ async def ensure_system_accounts(conn: AsyncConnection) -> None:
             await open_account(conn, kind=kind)
 
 
-async def system_accounts(conn: AsyncConnection) -> SystemAccounts:
+async def system_accounts(conn: Conn) -> SystemAccounts:
     rows = (
         await conn.execute(
             select(accounts.c.kind, accounts.c.id).where(accounts.c.kind.in_(DERIVED_ACCOUNT_KINDS))
@@ -67,7 +67,7 @@ async def system_accounts(conn: AsyncConnection) -> SystemAccounts:
     return SystemAccounts(revenue=ids["revenue"], external=ids["external"])
 
 
-async def open_account(conn: AsyncConnection, *, kind: str) -> int:
+async def open_account(conn: Conn, *, kind: str) -> int:
     result = await conn.execute(
         insert(accounts).values(kind=kind, balance=0, held=0).returning(accounts.c.id)
     )
@@ -75,7 +75,7 @@ async def open_account(conn: AsyncConnection, *, kind: str) -> int:
 
 
 async def _post(
-    conn: AsyncConnection,
+    conn: Conn,
     *,
     kind: Kind,
     debit: int,
@@ -104,7 +104,7 @@ async def _post(
 
 
 async def top_up(
-    conn: AsyncConnection, *, system: SystemAccounts, account_id: int, amount: int, now: int
+    conn: Conn, *, system: SystemAccounts, account_id: int, amount: int, now: int
 ) -> None:
     await _post(
         conn, kind=Kind.TOPUP, debit=system.external, credit=account_id, amount=amount, now=now
@@ -116,7 +116,7 @@ async def top_up(
     )
 
 
-async def lock_wallet(conn: AsyncConnection, account_id: int) -> None:
+async def lock_wallet(conn: Conn, account_id: int) -> None:
     """Take the wallet's row lock (PostgreSQL; SQLite's write lock already covers it), so
     that one customer's purchases run one after another: the orderId and live-activation
     checks that precede the hold then see every earlier purchase."""
@@ -124,7 +124,7 @@ async def lock_wallet(conn: AsyncConnection, account_id: int) -> None:
 
 
 async def place_hold(
-    conn: AsyncConnection,
+    conn: Conn,
     *,
     system: SystemAccounts,
     account_id: int,
@@ -163,7 +163,7 @@ class Hold:
     activation_id: int
 
 
-async def hold_of_activation(conn: AsyncConnection, activation_id: int) -> Hold:
+async def hold_of_activation(conn: Conn, activation_id: int) -> Hold:
     row = (
         await conn.execute(
             select(journal.c.id, journal.c.debit_account_id, journal.c.amount).where(
@@ -177,7 +177,7 @@ async def hold_of_activation(conn: AsyncConnection, activation_id: int) -> Hold:
 
 
 async def capture(
-    conn: AsyncConnection,
+    conn: Conn,
     *,
     system: SystemAccounts,
     hold: Hold,
@@ -222,7 +222,7 @@ async def capture(
         )
 
 
-async def release(conn: AsyncConnection, *, system: SystemAccounts, hold: Hold, now: int) -> None:
+async def release(conn: Conn, *, system: SystemAccounts, hold: Hold, now: int) -> None:
     """Void a hold: the reserved money is available again, nothing is paid."""
     await _post(
         conn,
@@ -241,7 +241,7 @@ async def release(conn: AsyncConnection, *, system: SystemAccounts, hold: Hold, 
     )
 
 
-async def available(conn: AsyncConnection, account_id: int) -> int:
+async def available(conn: Conn, account_id: int) -> int:
     row = (
         await conn.execute(
             select(accounts.c.balance - accounts.c.held).where(accounts.c.id == account_id)

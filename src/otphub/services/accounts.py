@@ -7,9 +7,9 @@ from datetime import UTC, datetime
 from typing import Literal
 
 from sqlalchemy import insert, select, update
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from otphub.db import ledger
+from otphub.db.engine import Conn
 from otphub.db.schema import accounts, api_keys, customers, providers
 from otphub.domain import errors, keys
 from otphub.services.runtime import Runtime
@@ -70,9 +70,7 @@ def _name(raw: str) -> str:
     return name
 
 
-async def _issue_key(
-    rt: Runtime, conn: AsyncConnection, *, kind: OwnerKind, owner_id: int
-) -> NewKey:
+async def _issue_key(rt: Runtime, conn: Conn, *, kind: OwnerKind, owner_id: int) -> NewKey:
     key = keys.new_key(_PREFIX[kind])
     result = await conn.execute(
         insert(api_keys)
@@ -88,7 +86,7 @@ async def _issue_key(
     return NewKey(id=int(result.scalar_one()), key=key)
 
 
-async def _require_owner(conn: AsyncConnection, kind: OwnerKind, owner_id: int) -> None:
+async def _require_owner(conn: Conn, kind: OwnerKind, owner_id: int) -> None:
     table = _OWNERS[kind]
     if (await conn.execute(select(table.c.id).where(table.c.id == owner_id))).first() is None:
         raise errors.NotFound(f"no {kind} with id {owner_id}")

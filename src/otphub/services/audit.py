@@ -10,8 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncConnection
 
+from otphub.db.engine import Conn
 from otphub.db.ledger import POSTED_KINDS
 from otphub.services.runtime import Runtime
 
@@ -112,7 +112,7 @@ class AuditReport:
         return not self.problems
 
 
-async def _audit(conn: AsyncConnection) -> AuditReport:
+async def _audit(conn: Conn) -> AuditReport:
     report = AuditReport()
     for rule, query in _CHECKS.items():
         rows = (await conn.execute(text(query))).all()

@@ -9,8 +9,8 @@ from importlib import resources
 
 from sqlalchemy import select
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.ext.asyncio import AsyncConnection
 
+from otphub.db.engine import Conn
 from otphub.db.schema import countries, services
 
 
@@ -51,7 +51,7 @@ def packaged_countries() -> list[dict[str, object]]:
     ]
 
 
-async def load_catalog(conn: AsyncConnection, *, is_sqlite: bool) -> None:
+async def load_catalog(conn: Conn, *, is_sqlite: bool) -> None:
     """Add the standard services and countries that the database lacks. Existing rows are
     left alone: an operator may have renamed them."""
     dialect_insert = sqlite.insert if is_sqlite else postgresql.insert
@@ -63,7 +63,7 @@ async def load_catalog(conn: AsyncConnection, *, is_sqlite: bool) -> None:
     )
 
 
-async def read_catalog(conn: AsyncConnection) -> Catalog:
+async def read_catalog(conn: Conn) -> Catalog:
     catalog = Catalog()
     for code, name in await conn.execute(select(services.c.code, services.c.name)):
         catalog.services[code] = name

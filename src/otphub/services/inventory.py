@@ -6,9 +6,9 @@ import re
 from collections.abc import Sequence
 
 from sqlalchemy import insert, select, update
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from otphub.db import inventory as db_inventory
+from otphub.db.engine import Conn
 from otphub.db.schema import numbers, offers, providers
 from otphub.domain import errors
 from otphub.domain.phones import normalize_phone
@@ -24,7 +24,7 @@ def normalize_operator(raw: str | None) -> str:
     return operator
 
 
-async def _require_provider(conn: AsyncConnection, provider_id: int) -> None:
+async def _require_provider(conn: Conn, provider_id: int) -> None:
     found = await conn.execute(select(providers.c.id).where(providers.c.id == provider_id))
     if found.first() is None:
         raise errors.NotFound(f"no provider with id {provider_id}")

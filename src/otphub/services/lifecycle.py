@@ -10,11 +10,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from otphub import metrics
 from otphub.db import activations, inventory, ledger
 from otphub.db.activations import Activation
+from otphub.db.engine import Conn
 from otphub.db.schema import providers
 from otphub.domain import errors
 from otphub.domain.activation import (
@@ -45,7 +45,7 @@ def parse_activation_id(raw: str | None) -> int:
     return value
 
 
-async def _finish(rt: Runtime, conn: AsyncConnection, act: Activation, now: int) -> None:
+async def _finish(rt: Runtime, conn: Conn, act: Activation, now: int) -> None:
     if not await activations.move(
         conn, act.id, leaving=HAS_CODE_STATES, to=State.FINISHED, ended_at=now
     ):
@@ -66,7 +66,7 @@ async def _finish(rt: Runtime, conn: AsyncConnection, act: Activation, now: int)
     await inventory.free_number_again(conn, act.number_id)
 
 
-async def _cancel(rt: Runtime, conn: AsyncConnection, act: Activation, now: int) -> None:
+async def _cancel(rt: Runtime, conn: Conn, act: Activation, now: int) -> None:
     if not await activations.move(
         conn, act.id, leaving=(State.WAITING,), to=State.CANCELLED, ended_at=now
     ):
@@ -77,7 +77,7 @@ async def _cancel(rt: Runtime, conn: AsyncConnection, act: Activation, now: int)
     await inventory.free_number_again(conn, act.number_id)
 
 
-async def _expire(rt: Runtime, conn: AsyncConnection, act: Activation, now: int) -> Outcome:
+async def _expire(rt: Runtime, conn: Conn, act: Activation, now: int) -> Outcome:
     outcome = expiry_outcome(act.state)
     if outcome is Outcome.FINISH:
         await _finish(rt, conn, act, now)
@@ -87,7 +87,7 @@ async def _expire(rt: Runtime, conn: AsyncConnection, act: Activation, now: int)
 
 
 async def _locked_current(
-    rt: Runtime, conn: AsyncConnection, activation_id: int, *, customer_id: int | None, now: int
+    rt: Runtime, conn: Conn, activation_id: int, *, customer_id: int | None, now: int
 ) -> Activation | None:
     """Lock the activation and resolve it first if its deadline has passed."""
     act = await activations.get(conn, activation_id, customer_id=customer_id, for_update=True)
@@ -97,9 +97,7 @@ async def _locked_current(
     return act
 
 
-async def _apply(
-    rt: Runtime, conn: AsyncConnection, act: Activation, outcome: Outcome, now: int
-) -> None:
+async def _apply(rt: Runtime, conn: Conn, act: Activation, outcome: Outcome, now: int) -> None:
     if outcome is Outcome.READY:
         await activations.mark_ready(conn, act.id, now)
     elif outcome is Outcome.RETRY:
@@ -210,19 +208,34 @@ async def ingest_sms(
         return IngestResult(sms_id=stored, activation_id=live.id)
 
 
+async def _resolve_if_overdue(rt: Runtime, activation_id: int) -> bool:
+    """One overdue activation, in its own transaction. Every transaction that resolves an
+    activation locks the same rows in the same order (the activation, the wallet, the
+    provider, the number) and only those of one activation, so no two can deadlock. On
+    PostgreSQL a row another node is resolving right now is skipped, not waited for."""
+    async with rt.db.write() as conn:
+        now = rt.clock.now()
+        act = await activations.get(conn, activation_id, for_update=True, skip_locked=True)
+        if act is None or not act.snapshot.is_overdue(now):
+            return False
+        await _expire(rt, conn, act, now)
+        return True
+
+
 async def sweep(rt: Runtime, *, batch: int = 100) -> int:
-    """Resolve every overdue activation, in small batches; returns how many."""
+    """Resolve every overdue activation, oldest deadline first, a batch at a time; returns
+    how many this call resolved. Safe to run on every node at once."""
     resolved = 0
     while True:
-        async with rt.db.write() as conn:
-            now = rt.clock.now()
-            ids = await activations.overdue(conn, now=now, limit=batch)
-            for activation_id in ids:
-                act = await activations.get(conn, activation_id, for_update=True)
-                if act is not None and act.snapshot.is_overdue(now):
-                    await _expire(rt, conn, act, now)
-                    resolved += 1
-        if len(ids) < batch:
+        async with rt.db.read() as conn:
+            ids = await activations.overdue(conn, now=rt.clock.now(), limit=batch)
+        done = 0
+        for activation_id in ids:
+            done += await _resolve_if_overdue(rt, activation_id)
+        resolved += done
+        # A short batch was the last; a full one that resolved nothing is being resolved
+        # by another node: leave it to that node.
+        if len(ids) < batch or done == 0:
             return resolved
 
 
@@ -234,12 +247,8 @@ async def resolve_overdue_of(rt: Runtime, *, customer: Customer) -> None:
         overdue = await activations.overdue_of_customer(
             conn, customer_id=customer.id, now=rt.clock.now()
         )
-    if overdue:
-        async with rt.db.write() as conn:
-            for activation_id in overdue:
-                await _locked_current(
-                    rt, conn, activation_id, customer_id=customer.id, now=rt.clock.now()
-                )
+    for activation_id in overdue:
+        await _resolve_if_overdue(rt, activation_id)
 
 
 async def live_activations(rt: Runtime, *, customer: Customer) -> list[Activation]:

@@ -1,9 +1,10 @@
 """The expiry sweeper: resolves overdue activations every ``OTPHUB_SWEEP_INTERVAL`` seconds,
 and refreshes the providers' delivery records once a minute.
 
-It may run in every worker and on every node at once: on PostgreSQL each batch is taken
-with SKIP LOCKED and every resolution is compare-and-set, so no activation is resolved
-twice; on SQLite the write lock serialises them. The delivery-record refresh is an
+It may run in every worker and on every node at once: each overdue activation is resolved
+in its own transaction that locks its row (``FOR UPDATE SKIP LOCKED`` on PostgreSQL: a row
+another node holds is skipped) and changes its state compare-and-set, so no activation is
+resolved twice; on SQLite the write lock serialises them. The delivery-record refresh is an
 idempotent recomputation, harmless when two nodes do it.
 """
 
