@@ -3,11 +3,11 @@ names the states it may leave, so of two racing requests exactly one wins."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Row, func, insert, select, update
+from sqlalchemy import bindparam, func, insert, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from otphub.db.engine import Conn
@@ -42,9 +42,11 @@ class Activation:
         return Snapshot(state=self.state, created_at=self.created_at, expires_at=self.expires_at)
 
     @classmethod
-    def from_row(cls, row: Row[Any]) -> Activation:
-        m = row._mapping
-        return cls(**{**{k: m[k] for k in _FIELDS}, "state": State(m["state"])})
+    def from_row(cls, row: Sequence[Any]) -> Activation:
+        """From a row of ``_COLUMNS``, read by position (works for raw driver tuples)."""
+        values = dict(zip(_FIELDS, row, strict=True))
+        values["state"] = State(values["state"])
+        return cls(**values)
 
 
 _FIELDS = (
@@ -67,6 +69,23 @@ _FIELDS = (
     "ended_at",
 )
 _COLUMNS = [activations.c[name] for name in _FIELDS]
+
+# The status poll's statement, built once (see Database.one).
+OF_CUSTOMER = select(*_COLUMNS).where(
+    activations.c.id == bindparam("id"), activations.c.customer_id == bindparam("customer_id")
+)
+# Whether a customer has an activation past its deadline (the partial index answers it).
+HAS_OVERDUE = (
+    select(activations.c.id)
+    .where(
+        activations.c.customer_id == bindparam("customer_id"),
+        # Written as the partial index's own predicate, and without an expanding IN (the
+        # hot path compiles this once to plain SQL).
+        text("activations.state IN ('waiting', 'code', 'retry')"),
+        activations.c.expires_at <= bindparam("now"),
+    )
+    .limit(1)
+)
 
 
 async def insert_activation(conn: Conn, **values: object) -> int:

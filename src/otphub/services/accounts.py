@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Literal
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import bindparam, insert, select, update
 
 from otphub.db import ledger
 from otphub.db.engine import Conn
@@ -201,44 +201,49 @@ async def authenticate_customer(rt: Runtime, api_key: str | None) -> Customer:
         raise errors.NoKey()
     if not keys.looks_like_key(api_key, keys.CUSTOMER_PREFIX):
         raise errors.BadKey()
-    digest = keys.key_hash(rt.secret, api_key)
-    async with rt.db.read() as conn:
-        row = (
-            await conn.execute(
-                select(
-                    api_keys.c.id.label("key_id"),
-                    customers.c.id,
-                    customers.c.account_id,
-                    customers.c.banned_until,
-                    customers.c.max_live,
-                    customers.c.rate_limit,
-                )
-                .join(customers, customers.c.id == api_keys.c.owner_id)
-                .where(
-                    api_keys.c.key_hash == digest,
-                    api_keys.c.owner_kind == "customer",
-                    api_keys.c.revoked_at.is_(None),
-                )
-            )
-        ).first()
+    row = await rt.db.one(_CUSTOMER_BY_KEY, {"digest": keys.key_hash(rt.secret, api_key)})
     if row is None:
         raise errors.BadKey()
-    now = rt.clock.now()
-    if row.banned_until is not None and row.banned_until > now:
-        until = datetime.fromtimestamp(row.banned_until, UTC).astimezone(rt.tz)
+    key_id, customer_id, account_id, banned_until, max_live, rate_limit = row
+    if banned_until is not None and banned_until > rt.clock.now():
+        until = datetime.fromtimestamp(banned_until, UTC).astimezone(rt.tz)
         raise errors.Banned(until.strftime("%Y-%m-%d %H-%M-%S"))
     return Customer(
-        id=row.id,
-        account_id=row.account_id,
-        max_live=row.max_live,
-        rate_limit=row.rate_limit,
-        key_id=row.key_id,
+        id=customer_id,
+        account_id=account_id,
+        max_live=max_live,
+        rate_limit=rate_limit,
+        key_id=key_id,
     )
 
 
+# Every customer-API request runs this: built once (see Database.one). A revoked key is
+# refused from the next request on, in every process, because nothing caches it.
+_CUSTOMER_BY_KEY = (
+    select(
+        api_keys.c.id,
+        customers.c.id,
+        customers.c.account_id,
+        customers.c.banned_until,
+        customers.c.max_live,
+        customers.c.rate_limit,
+    )
+    .join(customers, customers.c.id == api_keys.c.owner_id)
+    .where(
+        api_keys.c.key_hash == bindparam("digest"),
+        api_keys.c.owner_kind == "customer",
+        api_keys.c.revoked_at.is_(None),
+    )
+)
+_AVAILABLE = select(accounts.c.balance - accounts.c.held).where(
+    accounts.c.id == bindparam("account_id")
+)
+
+
 async def balance(rt: Runtime, customer: Customer) -> int:
-    async with rt.db.read() as conn:
-        return await ledger.available(conn, customer.account_id)
+    row = await rt.db.one(_AVAILABLE, {"account_id": customer.account_id})
+    assert row is not None
+    return int(row[0])
 
 
 async def add_provider(rt: Runtime, *, name: str) -> NewProvider:

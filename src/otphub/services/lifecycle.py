@@ -137,17 +137,18 @@ async def set_status(
 async def current(rt: Runtime, *, customer: Customer, activation_id: str | None) -> Activation:
     """The activation as the customer sees it now (resolved first if overdue)."""
     wanted_id = parse_activation_id(activation_id)
-    async with rt.db.read() as conn:
-        act = await activations.get(conn, wanted_id, customer_id=customer.id)
-    if act is None:
+    row = await rt.db.one(activations.OF_CUSTOMER, {"id": wanted_id, "customer_id": customer.id})
+    if row is None:
         raise errors.NoActivation()
-    if act.snapshot.is_overdue(rt.clock.now()):
-        async with rt.db.write() as conn:
-            act = await _locked_current(
-                rt, conn, wanted_id, customer_id=customer.id, now=rt.clock.now()
-            )
-        assert act is not None
-    return act
+    act = Activation.from_row(row)
+    if not act.snapshot.is_overdue(rt.clock.now()):
+        return act
+    async with rt.db.write() as conn:
+        resolved = await _locked_current(
+            rt, conn, wanted_id, customer_id=customer.id, now=rt.clock.now()
+        )
+    assert resolved is not None  # activations are never deleted
+    return resolved
 
 
 @dataclass(frozen=True, slots=True)
@@ -243,10 +244,11 @@ async def resolve_overdue_of(rt: Runtime, *, customer: Customer) -> None:
     """Resolve the customer's activations whose deadline has passed (the sweeper would,
     within a period; a request of the customer's must not wait for it). One indexed read
     when there are none."""
+    now = rt.clock.now()
+    if await rt.db.one(activations.HAS_OVERDUE, {"customer_id": customer.id, "now": now}) is None:
+        return
     async with rt.db.read() as conn:
-        overdue = await activations.overdue_of_customer(
-            conn, customer_id=customer.id, now=rt.clock.now()
-        )
+        overdue = await activations.overdue_of_customer(conn, customer_id=customer.id, now=now)
     for activation_id in overdue:
         await _resolve_if_overdue(rt, activation_id)
 
