@@ -4,8 +4,8 @@ Hypothesis throws random actions, parameter names and values, raw bytes, odd enc
 (latin-1, cp1251, UTF-16, invalid UTF-8, percent-encoded garbage, NUL bytes), huge and empty
 values, SQL and JSON fragments, repeated parameters, odd methods, content types and headers
 at the customer API (both paths; query string, form, multipart, octet-stream and other
-bodies), at the supplier push endpoint (JSON, gzip, garbage) and at ``/healthz``, plus raw
-bytes on the socket. What every answer may be is in ``checks.py``:
+bodies), at the supplier push endpoint (JSON, gzip, garbage) and at ``/healthz`` and
+``/readyz``, plus raw bytes on the socket. What every answer may be is in ``checks.py``:
 
 - never a 5xx; never a trace, SQL, a driver's name or a source path in a body;
 - the customer API: HTTP 200 (or 429/413 with a plain word, should abuse limits answer),
@@ -60,6 +60,9 @@ from tests.fuzz.checks import (
 from tests.support import Hub, Seller
 
 EXAMPLES = int(os.environ.get("OTPHUB_FUZZ_EXAMPLES", "200"))
+# With enough examples, each test also checks that its fuzzing reached where it aims (a
+# fuzzer that only ever hears BAD_KEY proves nothing).
+SANITY = EXAMPLES >= 100
 FUZZ = settings(
     max_examples=EXAMPLES,
     deadline=None,
@@ -362,16 +365,22 @@ HUGE = st.builds(
 )
 
 
+def weighted(*choices: tuple[int, st.SearchStrategy[Any]]) -> st.SearchStrategy[Any]:
+    """``st.one_of`` with weights (it picks its branches evenly, duplicates or not)."""
+    table = [strategy for weight, strategy in choices for _ in range(weight)]
+    return st.sampled_from(table).flatmap(lambda strategy: strategy)
+
+
 @functools.cache
 def texts(extra: tuple[str, ...] = ()) -> st.SearchStrategy[str]:
     """Values as strings: hostile, meaningful, random unicode (NUL included), numbers, huge."""
-    return st.one_of(
-        st.sampled_from(HOSTILE + list(extra)),
-        st.text(max_size=30),
-        st.text(max_size=6).map(lambda t: t + "\x00"),
-        st.integers(min_value=-(2**70), max_value=2**70).map(str),
-        st.decimals(allow_nan=True, allow_infinity=True).map(str),
-        HUGE,
+    return weighted(
+        (6, st.sampled_from(HOSTILE + list(extra))),
+        (3, st.text(max_size=30)),
+        (3, st.tuples(st.text(max_size=4), st.text(max_size=4)).map("\x00".join)),
+        (1, st.integers(min_value=-(2**70), max_value=2**70).map(str)),
+        (1, st.decimals(allow_nan=True, allow_infinity=True).map(str)),
+        (1, HUGE),  # over the size limits: mostly answered 413
     )
 
 
@@ -383,7 +392,7 @@ def _encoded(pair: tuple[str, str]) -> bytes:
 def octets(values: st.SearchStrategy[str]) -> st.SearchStrategy[bytes]:
     """A value as the bytes on the wire: text in some encoding (mostly), or raw bytes."""
     spelled = st.tuples(st.sampled_from(ENCODINGS), values).map(_encoded)
-    return st.one_of(st.binary(max_size=40), spelled, spelled, spelled, spelled)
+    return weighted((1, st.binary(max_size=40)), (5, spelled))
 
 
 @dataclass(frozen=True)
@@ -394,11 +403,14 @@ class Param:
 
 
 @functools.cache
-def params(extra: tuple[str, ...] = ()) -> st.SearchStrategy[Param]:
-    names = st.one_of(
-        st.sampled_from(PARAM_NAMES).map(str.encode),
-        st.sampled_from(PARAM_NAMES).map(str.encode),
-        octets(st.text(max_size=12)),
+def params(
+    extra: tuple[str, ...] = (), focus: tuple[str, ...] = tuple(PARAM_NAMES)
+) -> st.SearchStrategy[Param]:
+    """Parameters: mostly names from ``focus``, some from every name, some random."""
+    names = weighted(
+        (4, st.sampled_from(focus).map(str.encode)),
+        (2, st.sampled_from(PARAM_NAMES).map(str.encode)),
+        (1, octets(st.text(max_size=12))),
     )
     return st.builds(Param, names, st.none() | octets(texts(extra)), st.sampled_from(SPELLINGS))
 
@@ -546,15 +558,17 @@ MODES = ["get", "get", "post-query", "post-form", "post-multipart", "odd-method"
 
 
 def customer_shots(
-    guards: st.SearchStrategy[list[tuple[str, str]]], extra: tuple[str, ...] = ()
+    guards: st.SearchStrategy[list[tuple[str, str]]],
+    extra: tuple[str, ...] = (),
+    focus: tuple[str, ...] = tuple(PARAM_NAMES),
 ) -> st.SearchStrategy[Shot]:
     """Requests to the customer API. The guard's parameters are sent last wherever
     parameters are read (the query, and the body when it is a form), so they always win."""
-    fuzzed_params = st.lists(params(extra), max_size=8)
+    fuzzed_params = st.lists(params(extra, focus), min_size=1, max_size=8)
     junk_fragments = st.lists(st.sampled_from(RAW_FRAGMENTS), max_size=3)
     separators = st.sampled_from([b"&", b"&", b"&", b"&&", b"&;"])
     empty_bodies = st.sampled_from([b"", b"", b"{}", b"\x00\xff", b"a=b", b"--x--"])
-    paddings = st.sampled_from([0, 0, 0, 100_000, 900_000])
+    paddings = st.sampled_from([0] * 8 + [2_000, 100_000])
 
     @st.composite
     def shots(draw: st.DrawFn) -> Shot:
@@ -633,7 +647,7 @@ def _could_be(raw: str, number: int) -> bool:
     """Whether any reading of ``raw`` as a number (however lax) gives ``number``."""
     for parse in (int, float):
         try:
-            if parse(raw.strip()) == number:
+            if parse(raw.replace("\x00", "").strip()) == number:
                 return True
         except (ValueError, OverflowError):
             pass
@@ -696,7 +710,8 @@ def test_customer_api_with_wrong_keys(hub: Hub) -> None:
         return label
 
     seen = _fuzz(hub, scene, customer_shots(guards, (*scene.ids, "tg", "0")), check)
-    assert seen["BAD_KEY"] and seen["NO_KEY"], seen
+    if SANITY:
+        assert seen["BAD_KEY"] and seen["NO_KEY"], seen
 
 
 def test_customer_api_with_a_real_key_and_actions_that_cannot_spend(hub: Hub) -> None:
@@ -710,7 +725,7 @@ def test_customer_api_with_a_real_key_and_actions_that_cannot_spend(hub: Hub) ->
     ) | texts().filter(lambda raw: not _could_be(raw, scene.coded))
 
     def guard(action: str, safe_id: str) -> list[tuple[str, str]]:
-        name = action.strip().lower()
+        name = action.replace("\x00", "").strip().lower()  # however lax the server reads it
         if name in ("getnumber", "getnumberv2"):
             action = "getStatus"
         pairs = [("api_key", scene.rich_key), ("action", action)]
@@ -720,30 +735,49 @@ def test_customer_api_with_a_real_key_and_actions_that_cannot_spend(hub: Hub) ->
     shots = customer_shots(guards, (*scene.ids, *scene.phones, "tg", "0"))
     seen = _fuzz(hub, scene, shots, lambda shot: customer_check(shot, shot.send(hub)))
     served = sum(n for label, n in seen.items() if label not in ("NO_KEY", "BAD_KEY"))
-    assert served > EXAMPLES // 3, seen
-    assert seen["JSON"] and seen["ACCESS_BALANCE"] and seen["BAD_ACTION"], seen
+    if SANITY:
+        assert served > EXAMPLES // 3, seen
+        assert seen["JSON"] and seen["ACCESS_BALANCE"] and seen["BAD_ACTION"], seen
 
 
 def test_customer_api_purchases_without_money(hub: Hub) -> None:
     """The key of a customer with no money, with every action and especially getNumber and
     getNumberV2 with any filters: the purchase runs up to the hold, then rolls back."""
     scene = stage(hub)
-    actions = st.sampled_from(["getNumber", "getNumberV2"] * 4 + KNOWN_ACTIONS) | texts()
+    actions = weighted(
+        (6, st.sampled_from(["getNumber", "getNumberV2"])),
+        (1, st.sampled_from(KNOWN_ACTIONS)),
+        (1, texts()),
+    )
 
-    def guard(action: str) -> list[tuple[str, str]]:
+    def guard(action: str, service: bool) -> list[tuple[str, str]]:
         pairs = [("api_key", scene.poor_key), ("action", action)]
-        # getNumber with a known service, so the filters are what gets fuzzed.
-        return [("service", "tg"), *pairs] if action == "getNumber" else pairs
+        # Mostly a known service, so that the filters are what gets fuzzed.
+        return [("service", "tg"), *pairs] if service else pairs
 
     useful = ("tg", "wa", "0", "1", "mts", "any", "7900", str(scene.seller.id), "o-1")
+    focus = (
+        "country",
+        "operator",
+        "maxPrice",
+        "max_price",
+        "providerIds",
+        "exceptProviderIds",
+        "phoneException",
+        "ref",
+        "orderId",
+        "activationType",
+    )
+    guards = st.builds(guard, actions, st.integers(0, 9).map(bool))
 
     def check(shot: Shot) -> str:
         label = customer_check(shot, shot.send(hub))
         assert label != "ACCESS_NUMBER", shot
         return label
 
-    seen = _fuzz(hub, scene, customer_shots(st.builds(guard, actions), useful), check)
-    assert seen["NO_BALANCE"], seen
+    seen = _fuzz(hub, scene, customer_shots(guards, useful, focus), check)
+    if SANITY:  # the purchase path ran to the hold often enough
+        assert seen["NO_BALANCE"] >= EXAMPLES // 20, seen
 
 
 # ---------------------------------------------------------------- supplier push endpoint
@@ -914,7 +948,8 @@ def test_agent_endpoint_hostile_bodies(hub: Hub) -> None:
     run()
     assert scene.balances(hub) == tuple(hub.money(b) for b in STAGED_BALANCES)
     hub.assert_audit_clean()
-    assert any(label.startswith("200") for label in seen), seen
+    if SANITY:  # valid pushes (with a hostile text, sender, ...) were stored
+        assert seen["200 SUCCESS"] >= EXAMPLES // 20, seen
 
 
 # ---------------------------------------------------------------- /healthz and the socket
@@ -1005,7 +1040,8 @@ def test_probes_odd_methods_and_raw_bytes(hub: Hub) -> None:
         return f"raw {status}"
 
     seen = _fuzz(hub, scene, healthz | raw_requests(), check)
-    assert seen["probe 200"] and any(label.startswith("raw 4") for label in seen), seen
+    if SANITY:
+        assert seen["probe 200"] and any(label.startswith("raw 4") for label in seen), seen
 
 
 # ---------------------------------------------------------------- what the fuzzer found
@@ -1086,3 +1122,38 @@ def test_customer_nul_bytes_are_not_an_internal_error(hub: Hub) -> None:
             customer_answer(response)
     assert scene.ledger(hub) == staged
     assert not failures, failures
+
+
+def test_agent_oversized_body_is_a_json_error(hub: Hub) -> None:
+    """Over the size limit the agent still gets its protocol's answer: a JSON ERROR with a
+    4xx (every answer of the agent protocol has ``status``)."""
+    scene = stage(hub)
+    message = {
+        "action": "PUSH_SMS",
+        "key": scene.seller.key,
+        "smsId": 1,
+        "phone": int(scene.phones[-1]),
+        "text": "Your code: 48213",
+    }
+    padded = json.dumps(message).encode() + b" " * 70_000
+    for raw, headers in [
+        (padded, {"Content-Type": "application/json"}),
+        (gzip.compress(padded), {"Content-Encoding": "gzip"}),  # inflates past the limit
+    ]:
+        response = hub.http.post(AGENT_PATH, content=raw, headers=headers)
+        assert response.status_code == 413, response
+        agent_answer(response)
+
+
+def test_a_key_with_a_nul_is_not_the_key(hub: Hub) -> None:
+    """Whatever is done with NUL bytes in parameters, a real key with a NUL (or any other
+    byte) added is not that key."""
+    scene = stage(hub)
+    staged = scene.ledger(hub)
+    for key in (scene.rich_key + "\x00", "\x00" + scene.rich_key, scene.rich_key + "\ufffd"):
+        for action, extra in [("getBalance", {}), ("getNumber", {"service": "tg"})]:
+            response = hub.http.get(
+                CUSTOMER_PATHS[0], params={"api_key": key, "action": action, **extra}
+            )
+            assert customer_answer(response) == "BAD_KEY", (key, action)
+    assert scene.ledger(hub) == staged

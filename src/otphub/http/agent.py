@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import json
+import re
 import zlib
 from typing import Any
 
@@ -45,6 +46,13 @@ def _integer(body: dict[str, Any], name: str) -> int:
     return value
 
 
+def _storable(value: object) -> object:
+    """NUL and lone surrogates cannot be stored (PostgreSQL text, UTF-8): U+FFFD instead."""
+    if not isinstance(value, str):
+        return value
+    return re.sub("[\x00\ud800-\udfff]", "\ufffd", value)
+
+
 async def _body(request: Request) -> dict[str, Any]:
     raw = await request.body()
     if len(raw) > MAX_BODY:
@@ -60,7 +68,7 @@ async def _body(request: Request) -> dict[str, Any]:
             raise errors.SupplierError("body too large", http_status=413)
     try:
         body = json.loads(raw)
-    except (ValueError, UnicodeDecodeError) as exc:
+    except (ValueError, UnicodeDecodeError, RecursionError) as exc:
         raise errors.SupplierError("body is not JSON") from exc
     if not isinstance(body, dict):
         raise errors.SupplierError("body must be a JSON object")
@@ -99,10 +107,10 @@ async def push_sms(request: Request) -> Response:
             phone = normalize_phone(str(_integer(body, "phone")))
         except errors.InvalidInput as exc:
             raise errors.SupplierError("phone must be a phone number with country code") from exc
-        text = body.get("text")
+        text = _storable(body.get("text"))
         if not isinstance(text, str) or not text:
             raise errors.SupplierError("text must be a non-empty string")
-        phone_from = body.get("phoneFrom")
+        phone_from = _storable(body.get("phoneFrom"))
         result = await lifecycle.ingest_sms(
             rt,
             provider=provider,

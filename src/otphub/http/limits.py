@@ -139,7 +139,7 @@ class BodyLimit:
             return
         declared = _content_length(scope)
         if declared is not None and declared > self.max_body:
-            await _too_large(send)
+            await _too_large(send, scope)
             return
         chunks: list[bytes] = []
         size = 0
@@ -150,7 +150,7 @@ class BodyLimit:
             chunk = message.get("body", b"")
             size += len(chunk)
             if size > self.max_body:
-                await _too_large(send)
+                await _too_large(send, scope)
                 return
             chunks.append(chunk)
             if not message.get("more_body", False):
@@ -179,14 +179,18 @@ def _content_length(scope: dict[str, Any]) -> int | None:
     return None
 
 
-async def _too_large(send: Any) -> None:
+async def _too_large(send: Any, scope: Any) -> None:
     body = b"REQUEST_TOO_LARGE"
+    kind = b"text/plain; charset=utf-8"
+    if scope.get("path", "").startswith("/agent/"):
+        body = b'{"status":"ERROR","error":"body too large"}'
+        kind = b"application/json; charset=utf-8"
     await send(
         {
             "type": "http.response.start",
             "status": 413,
             "headers": [
-                (b"content-type", b"text/plain; charset=utf-8"),
+                (b"content-type", kind),
                 (b"content-length", str(len(body)).encode()),
                 (b"connection", b"close"),
             ],

@@ -45,8 +45,8 @@ async def read_params(request: Request) -> Params:
 
 
 def _put(params: Params, name: str, value: str) -> None:
-    key = name.strip()
-    cleaned = value.strip()
+    key = name.replace("\x00", "\ufffd").strip()
+    cleaned = value.replace("\x00", "\ufffd").strip()
     if key and cleaned:
         params[key] = cleaned
 
