@@ -185,7 +185,13 @@ def sqlite_copy(template: Path, target_dir: Path) -> str:
 
 
 def settings_for(url: str, **overrides: Any) -> Settings:
-    values: dict[str, Any] = {"database_url": url, "secret": TEST_SECRET, "sweep_interval": 0.2}
+    # No stock cache: tests look at the stock right after changing it.
+    values: dict[str, Any] = {
+        "database_url": url,
+        "secret": TEST_SECRET,
+        "sweep_interval": 0.2,
+        "stock_cache_seconds": 0,
+    }
     values.update(overrides)
     return Settings(_env_file=None, **values)  # type: ignore[call-arg]
 

@@ -31,6 +31,9 @@ class Settings(BaseSettings):
     # one log line per customer-API request and SMS push (keys and texts never logged)
     log_requests: bool = True
     secret: str = ""
+    # Seconds a process reuses its count of the stock for getPrices and similar; 0 = count
+    # on every request.
+    stock_cache_seconds: float = Field(default=2.0, ge=0)
     # Seconds between two runs of the expiry sweeper.
     sweep_interval: float = Field(default=5.0, gt=0)
     # SQLite's PRAGMA synchronous: NORMAL survives a process crash; FULL also survives

@@ -23,6 +23,7 @@ from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from typing import Any, Protocol, TypeVar
 
+import asyncpg
 from sqlalchemy import (
     Connection,
     CursorResult,
@@ -96,6 +97,32 @@ def open_database(url: str, *, sqlite_synchronous: str = "NORMAL", pool_size: in
     return PostgresDatabase(full_url, pool_size=pool_size)
 
 
+class HotStatements:
+    """The hot path's statements, compiled once per dialect to SQL text with positional
+    parameters, so that each execution is one call into the driver: SQLAlchemy's
+    per-execution bookkeeping costs more than the statement itself."""
+
+    def __init__(self, dialect: Any) -> None:
+        self._dialect = dialect
+        self._compiled: dict[int, tuple[str, tuple[str, ...], dict[str, Any]]] = {}
+        self._keep_alive: list[object] = []  # the ids above stay valid while cached
+
+    def bind(
+        self, statement: Select[Unpack[TupleAny]], params: dict[str, Any]
+    ) -> tuple[str, list[Any]]:
+        compiled = self._compiled.get(id(statement))
+        if compiled is None:
+            done = statement.compile(dialect=self._dialect)
+            names = tuple(done.positiontup or ())
+            # Literals in the statement (owner_kind = 'customer') became parameters too.
+            fixed = {n: done.binds[n].value for n in names if not done.binds[n].required}
+            compiled = (str(done), names, fixed)
+            self._compiled[id(statement)] = compiled
+            self._keep_alive.append(statement)
+        sql, names, fixed = compiled
+        return sql, [params[name] if name in params else fixed[name] for name in names]
+
+
 # ---------------------------------------------------------------- PostgreSQL
 
 
@@ -113,9 +140,37 @@ class PostgresDatabase:
             hide_parameters=True,
         )
 
+        self._dsn = url.replace("postgresql+asyncpg://", "postgresql://", 1)
+        self._hot: Any = None  # an asyncpg pool, opened on first use
+        self._hot_opening: asyncio.Future[Any] | None = None
+        self._hot_statements = HotStatements(self.engine.dialect)
+        self._pool_size = pool_size
+
     async def one(self, statement: Select[Unpack[TupleAny]], params: dict[str, Any]) -> Row | None:
-        async with self.engine.connect() as conn:
-            return (await conn.execute(statement, params)).first()
+        # One round trip: asyncpg's own pool (no ping, no reset: a single SELECT leaves no
+        # state behind) and its prepared-statement cache. Through SQLAlchemy the same read
+        # took five round trips (ping, begin, prepare, execute, rollback).
+        if self._hot is None:
+            if self._hot_opening is None:  # concurrent first callers share one pool
+                self._hot_opening = asyncio.ensure_future(
+                    asyncpg.create_pool(
+                        self._dsn, min_size=1, max_size=self._pool_size, reset=_no_reset
+                    )
+                )
+            try:
+                self._hot = await asyncio.shield(self._hot_opening)
+            except BaseException:
+                self._hot_opening = None  # the server is down: try again next time
+                raise
+        sql, values = self._hot_statements.bind(statement, params)
+        try:
+            row: Row | None = await self._hot.fetchrow(sql, *values)
+        except _CONNECTION_LOST:
+            # The server went away and came back (a restart, a failover): every idle
+            # connection is dead. Replace them all and try once more.
+            await self._hot.expire_connections()
+            row = await self._hot.fetchrow(sql, *values)
+        return row
 
     @asynccontextmanager
     async def write(self) -> AsyncIterator[Conn]:
@@ -128,7 +183,22 @@ class PostgresDatabase:
             yield conn
 
     async def dispose(self) -> None:
+        if self._hot is not None:
+            await self._hot.close()
+        self._hot = self._hot_opening = None
         await self.engine.dispose()
+
+
+_CONNECTION_LOST = (
+    OSError,
+    asyncpg.PostgresConnectionError,
+    asyncpg.InterfaceError,
+    asyncpg.ConnectionDoesNotExistError,
+)
+
+
+async def _no_reset(_connection: Any) -> None:
+    """The hot pool's connections only ever ran one SELECT: nothing to reset."""
 
 
 # ---------------------------------------------------------------- SQLite
@@ -165,28 +235,16 @@ class SQLiteDatabase:
         )
         self._writers: asyncio.Lock | None = None
         _configure_sqlite(self.engine, synchronous)
-        # The hot path's own connection, and its statements compiled once to SQL text.
+        # The hot path's own connection (see one()).
         self._hot: Any = None
-        self._compiled: dict[int, tuple[str, tuple[str, ...], dict[str, Any]]] = {}
-        self._keep_alive: list[object] = []  # ids above stay valid while cached
+        self._hot_statements = HotStatements(self.engine.dialect)
 
     async def one(self, statement: Select[Unpack[TupleAny]], params: dict[str, Any]) -> Row | None:
-        # One SELECT in autocommit mode is its own consistent snapshot. Calling the driver
-        # directly skips SQLAlchemy's per-execution bookkeeping (~0.1 ms): the statement
-        # itself costs a few microseconds.
-        compiled = self._compiled.get(id(statement))
-        if compiled is None:
-            done = statement.compile(dialect=self.engine.dialect)
-            names = tuple(done.positiontup or ())
-            # Literals in the statement (owner_kind = 'customer') became parameters too.
-            fixed = {n: done.binds[n].value for n in names if not done.binds[n].required}
-            compiled = (str(done), names, fixed)
-            self._compiled[id(statement)] = compiled
-            self._keep_alive.append(statement)
-        sql, names, fixed = compiled
+        # One SELECT in autocommit mode is its own consistent snapshot, and a few
+        # microseconds of work for SQLite: call the driver directly.
+        sql, values = self._hot_statements.bind(statement, params)
         if self._hot is None:
             self._hot = self.engine.raw_connection()
-        values = [params[name] if name in params else fixed[name] for name in names]
         row: Row | None = self._hot.driver_connection.execute(sql, values).fetchone()
         return row
 

@@ -10,7 +10,7 @@ from starlette.responses import Response
 from otphub.db import inventory
 from otphub.db.inventory import NumberFilter, StockLine
 from otphub.domain import errors
-from otphub.http.answers import json_answer
+from otphub.http.answers import JSON, dumps, json_answer
 from otphub.http.params import Action, Params
 from otphub.services import prices
 from otphub.services.accounts import Customer
@@ -19,8 +19,17 @@ from otphub.services.runtime import Runtime
 
 def _shaped(shape: Callable[[Runtime, Sequence[StockLine]], prices.JsonTree]) -> Action:
     async def action(rt: Runtime, _customer: Customer, params: Params) -> Response:
-        lines = await prices.stock(rt, service=params.get("service"), country=params.get("country"))
-        return json_answer(shape(rt, lines))
+        service, country = params.get("service"), params.get("country")
+
+        async def render() -> bytes:
+            lines = await prices.stock(rt, service=service, country=country)
+            return dumps(shape(rt, lines))
+
+        if service is None and country is None:
+            body = await prices.full_answer(rt, shape.__name__, render)
+        else:
+            body = await render()
+        return Response(body, media_type=JSON)
 
     return action
 

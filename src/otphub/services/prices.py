@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import asyncio
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
 
 from otphub.db import inventory
 from otphub.db.inventory import StockLine
@@ -21,6 +24,37 @@ def country_id(rt: Runtime, raw: str | None) -> int | None:
     return value
 
 
+@dataclass
+class StockCache:
+    """The whole stock, recomputed at most every ``OTPHUB_STOCK_CACHE_SECONDS``.
+
+    Clients read prices far more often than stock changes meaningfully, and the full
+    catalog (thousands of offers) costs tens of milliseconds to count and to serialise.
+    Each process keeps its own copy, so a count may lag a purchase by that many seconds;
+    purchases themselves never use it (they claim numbers in the database).
+    """
+
+    lines: Sequence[StockLine] = ()
+    computed_at: float = float("-inf")
+    answers: dict[str, bytes] = field(default_factory=dict)  # full answers, per shape
+    lock: asyncio.Lock | None = None
+
+
+async def _whole_stock(rt: Runtime) -> StockCache:
+    cache: StockCache = rt.extensions.setdefault("stock", StockCache())
+    if time.monotonic() - cache.computed_at < rt.settings.stock_cache_seconds:
+        return cache
+    if cache.lock is None:
+        cache.lock = asyncio.Lock()
+    async with cache.lock:  # one recount at a time; the others wait and share it
+        if time.monotonic() - cache.computed_at >= rt.settings.stock_cache_seconds:
+            async with rt.db.read() as conn:
+                cache.lines = await inventory.stock(conn)
+            cache.answers = {}
+            cache.computed_at = time.monotonic()
+    return cache
+
+
 async def stock(
     rt: Runtime,
     *,
@@ -31,10 +65,29 @@ async def stock(
     if service is not None and service not in rt.catalog.services:
         raise errors.BadService()
     wanted_country = country_id(rt, country)
+    if rt.settings.stock_cache_seconds > 0 and wanted == inventory.ANY_NUMBER:
+        lines = (await _whole_stock(rt)).lines
+        return [
+            line
+            for line in lines
+            if (service is None or line.service == service)
+            and (wanted_country is None or line.country_id == wanted_country)
+        ]
     async with rt.db.read() as conn:
         return await inventory.stock(
             conn, service=service, country_id=wanted_country, wanted=wanted
         )
+
+
+async def full_answer(rt: Runtime, shape: str, render: Callable[[], Awaitable[bytes]]) -> bytes:
+    """The unfiltered answer of a prices action, rendered once per stock recount."""
+    if rt.settings.stock_cache_seconds <= 0:
+        return await render()
+    cache = await _whole_stock(rt)
+    answer = cache.answers.get(shape)
+    if answer is None:
+        answer = cache.answers[shape] = await render()
+    return answer
 
 
 JsonTree = dict[str, dict[str, dict[str, object]]]

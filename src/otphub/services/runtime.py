@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, tzinfo
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from otphub.clock import Clock, SystemClock
@@ -22,6 +23,8 @@ class Runtime:
     secret: bytes
     catalog: Catalog = field(default_factory=Catalog)
     system: ledger.SystemAccounts | None = None
+    # Per-process caches of use cases (the stock counts), by name.
+    extensions: dict[str, Any] = field(default_factory=dict)
 
     @property
     def money(self) -> Currency:
