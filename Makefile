@@ -32,5 +32,13 @@ unit: install
 
 test: lint typecheck unit
 
+# Benchmark (bench/README.md): SQLite then PostgreSQL on 127.0.0.1:5432. SCALE=10 for 10x data;
+# BENCH_ARGS for more options, e.g. BENCH_ARGS="--db sqlite --duration 5".
+SCALE ?= 1
+BENCH_ARGS ?=
+bench: install
+	command -v wrk >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk)
+	$(BIN)/python bench/run.py --scale $(SCALE) $(BENCH_ARGS)
+
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache

@@ -10,7 +10,7 @@ from __future__ import annotations
 from prometheus_client import CollectorRegistry, Counter, Gauge, generate_latest
 from sqlalchemy import func, select
 
-from otphub.db.activations import LIVE
+from otphub.db.activations import IS_LIVE
 from otphub.db.engine import Conn
 from otphub.db.schema import activations, journal, numbers
 
@@ -62,11 +62,7 @@ async def refresh_gauges(conn: Conn, *, now: int) -> None:
     OPEN_HOLDS.set(holds[0])
     OPEN_HOLDS_AMOUNT.set(holds[1])
     live = (
-        await conn.execute(
-            select(func.count(), func.min(activations.c.expires_at)).where(
-                activations.c.state.in_(LIVE)
-            )
-        )
+        await conn.execute(select(func.count(), func.min(activations.c.expires_at)).where(IS_LIVE))
     ).one()
     LIVE_ACTIVATIONS.set(live[0])
     oldest_deadline = live[1]

@@ -15,6 +15,10 @@ from otphub.db.schema import activations, numbers, sms
 from otphub.domain.activation import LIVE_STATES, Snapshot, State
 
 LIVE = tuple(s.value for s in LIVE_STATES)
+# "Live", written exactly as the partial indexes' predicate. SQLite uses a partial index
+# only when the query repeats its predicate; with bound parameters (state IN (?, ?, ?)) it
+# scans the whole table instead.
+IS_LIVE = text("activations.state IN ('waiting', 'code', 'retry')")
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,9 +83,7 @@ HAS_OVERDUE = (
     select(activations.c.id)
     .where(
         activations.c.customer_id == bindparam("customer_id"),
-        # Written as the partial index's own predicate, and without an expanding IN (the
-        # hot path compiles this once to plain SQL).
-        text("activations.state IN ('waiting', 'code', 'retry')"),
+        IS_LIVE,
         activations.c.expires_at <= bindparam("now"),
     )
     .limit(1)
@@ -154,7 +156,7 @@ async def overdue(conn: Conn, *, now: int, limit: int) -> list[int]:
     then resolves each in its own transaction)."""
     rows = await conn.execute(
         select(activations.c.id)
-        .where(activations.c.state.in_(LIVE), activations.c.expires_at <= now)
+        .where(IS_LIVE, activations.c.expires_at <= now)
         .order_by(activations.c.expires_at)
         .limit(limit)
     )
@@ -164,9 +166,7 @@ async def overdue(conn: Conn, *, now: int, limit: int) -> list[int]:
 async def live_on_number(conn: Conn, number_id: int) -> Activation | None:
     row = (
         await conn.execute(
-            select(*_COLUMNS)
-            .where(activations.c.number_id == number_id, activations.c.state.in_(LIVE))
-            .with_for_update()
+            select(*_COLUMNS).where(activations.c.number_id == number_id, IS_LIVE).with_for_update()
         )
     ).first()
     return Activation.from_row(row) if row is not None else None
@@ -221,7 +221,7 @@ async def count_live(conn: Conn, customer_id: int) -> int:
     found = await conn.execute(
         select(func.count())
         .select_from(activations)
-        .where(activations.c.customer_id == customer_id, activations.c.state.in_(LIVE))
+        .where(activations.c.customer_id == customer_id, IS_LIVE)
     )
     return int(found.scalar_one())
 
@@ -250,7 +250,7 @@ async def awaiting_sms(
 async def live_of_customer(conn: Conn, customer_id: int) -> list[Activation]:
     rows = await conn.execute(
         select(*_COLUMNS)
-        .where(activations.c.customer_id == customer_id, activations.c.state.in_(LIVE))
+        .where(activations.c.customer_id == customer_id, IS_LIVE)
         .order_by(activations.c.id)
     )
     return [Activation.from_row(r) for r in rows]
@@ -260,7 +260,7 @@ async def overdue_of_customer(conn: Conn, *, customer_id: int, now: int) -> list
     rows = await conn.execute(
         select(activations.c.id).where(
             activations.c.customer_id == customer_id,
-            activations.c.state.in_(LIVE),
+            IS_LIVE,
             activations.c.expires_at <= now,
         )
     )

@@ -169,6 +169,15 @@ numbers = Table(
     Column("created_at", BigInteger, nullable=False),
     UniqueConstraint("provider_id", "phone"),
     Index("ix_numbers_free", "provider_id", "country_id", "in_use", "online"),
+    # The claim's index: the free numbers of a provider and country, in id order.
+    Index(
+        "ix_numbers_claim",
+        "provider_id",
+        "country_id",
+        "id",
+        sqlite_where=text("online = 1 AND in_use = 0"),
+        postgresql_where=text("online = true AND in_use = false"),
+    ),
 )
 
 activations = Table(
