@@ -12,39 +12,19 @@ import json
 from datetime import UTC, datetime
 from typing import Any
 
-import httpx
 import pytest
 from sqlalchemy import Select, func, select, update
 
 from otphub.db.schema import activations, customers, providers
 from otphub.services import accounts
+from tests.api.answers import JSON, document, word
+from tests.api.answers import exact as _exact
 from tests.support import Hub, Seller
 
-TEXT = "text/plain; charset=utf-8"
-JSON = "application/json; charset=utf-8"
 START = "2026-05-28 20:26:40"  # the ManualClock's first second, in UTC
 
 
 # ---------------------------------------------------------------- helpers
-
-
-def _exact(response: httpx.Response, content_type: str) -> str:
-    assert response.status_code == 200, (response.status_code, response.text)
-    assert response.headers["content-type"] == content_type, response.headers["content-type"]
-    raw = response.content
-    assert not raw.startswith(b"\xef\xbb\xbf"), raw
-    assert not raw.endswith((b"\n", b"\r", b" ", b"\t")), raw
-    return raw.decode("utf-8")
-
-
-def word(hub: Hub, key: str | None, action: str | None, **params: Any) -> str:
-    """A plain-text answer (every error word, and the text actions)."""
-    return _exact(hub.api(key, action, **params), TEXT)
-
-
-def document(hub: Hub, key: str | None, action: str | None, **params: Any) -> str:
-    """A JSON answer, returned as its exact text."""
-    return _exact(hub.api(key, action, **params), JSON)
 
 
 def balance(hub: Hub, key: str) -> str:

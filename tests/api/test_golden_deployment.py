@@ -6,16 +6,12 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
 
-import httpx
 import pytest
 
 from otphub.services import accounts
+from tests.api.answers import document, word
 from tests.support import Hub
-
-TEXT = "text/plain; charset=utf-8"
-JSON = "application/json; charset=utf-8"
 
 
 @dataclass(frozen=True)
@@ -66,23 +62,6 @@ def hub_settings(request: pytest.FixtureRequest) -> dict[str, object]:
 @pytest.fixture
 def expected(hub_settings: dict[str, object]) -> Expected:
     return DEPLOYMENTS[str(hub_settings["currency"])]
-
-
-def _exact(response: httpx.Response, content_type: str) -> str:
-    assert response.status_code == 200, (response.status_code, response.text)
-    assert response.headers["content-type"] == content_type, response.headers["content-type"]
-    raw = response.content
-    assert not raw.startswith(b"\xef\xbb\xbf"), raw
-    assert not raw.endswith((b"\n", b"\r", b" ", b"\t")), raw
-    return raw.decode("utf-8")
-
-
-def word(hub: Hub, key: str, action: str, **params: Any) -> str:
-    return _exact(hub.api(key, action, **params), TEXT)
-
-
-def document(hub: Hub, key: str, action: str, **params: Any) -> str:
-    return _exact(hub.api(key, action, **params), JSON)
 
 
 def test_money_has_the_currencys_decimals(hub: Hub, expected: Expected) -> None:

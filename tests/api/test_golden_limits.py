@@ -4,34 +4,19 @@ from __future__ import annotations
 
 from typing import Any
 
-import httpx
 import pytest
 from sqlalchemy import update
 
 from otphub.db.schema import customers
 from otphub.services import lifecycle
+from tests.api.answers import JSON, word
+from tests.api.answers import exact as _exact
 from tests.support import Hub
-
-TEXT = "text/plain; charset=utf-8"
-JSON = "application/json; charset=utf-8"
 
 
 @pytest.fixture
 def hub_settings() -> dict[str, object]:
     return {"max_live_activations": 1}
-
-
-def _exact(response: httpx.Response, content_type: str) -> str:
-    assert response.status_code == 200, (response.status_code, response.text)
-    assert response.headers["content-type"] == content_type, response.headers["content-type"]
-    raw = response.content
-    assert not raw.startswith(b"\xef\xbb\xbf"), raw
-    assert not raw.endswith((b"\n", b"\r", b" ", b"\t")), raw
-    return raw.decode("utf-8")
-
-
-def word(hub: Hub, key: str, action: str, **params: Any) -> str:
-    return _exact(hub.api(key, action, **params), TEXT)
 
 
 def buy(hub: Hub, key: str, **params: Any) -> tuple[int, str]:

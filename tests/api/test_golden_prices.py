@@ -5,29 +5,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
-import httpx
-
+from tests.api.answers import document, word
 from tests.support import Hub
-
-TEXT = "text/plain; charset=utf-8"
-JSON = "application/json; charset=utf-8"
-
-
-def _exact(response: httpx.Response, content_type: str) -> str:
-    assert response.status_code == 200, (response.status_code, response.text)
-    assert response.headers["content-type"] == content_type, response.headers["content-type"]
-    raw = response.content
-    assert not raw.startswith(b"\xef\xbb\xbf"), raw
-    assert not raw.endswith((b"\n", b"\r", b" ", b"\t")), raw
-    return raw.decode("utf-8")
-
-
-def word(hub: Hub, key: str | None, action: str | None, **params: Any) -> str:
-    return _exact(hub.api(key, action, **params), TEXT)
-
-
-def document(hub: Hub, key: str | None, action: str | None, **params: Any) -> str:
-    return _exact(hub.api(key, action, **params), JSON)
 
 
 def buy(hub: Hub, key: str, **params: Any) -> tuple[int, str]:

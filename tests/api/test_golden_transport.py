@@ -5,26 +5,11 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-import httpx
-
+from tests.api.answers import JSON, word
+from tests.api.answers import exact as _exact
 from tests.support import Hub
 
-TEXT = "text/plain; charset=utf-8"
-JSON = "application/json; charset=utf-8"
 PATH = "/stubs/handler_api.php"
-
-
-def _exact(response: httpx.Response, content_type: str = TEXT) -> str:
-    assert response.status_code == 200, (response.status_code, response.text)
-    assert response.headers["content-type"] == content_type, response.headers["content-type"]
-    raw = response.content
-    assert not raw.startswith(b"\xef\xbb\xbf"), raw
-    assert not raw.endswith((b"\n", b"\r", b" ", b"\t")), raw
-    return raw.decode("utf-8")
-
-
-def word(hub: Hub, key: str | None, action: str | None, **params: Any) -> str:
-    return _exact(hub.api(key, action, **params))
 
 
 def multipart(fields: dict[str, str]) -> tuple[bytes, str]:

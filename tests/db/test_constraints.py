@@ -18,6 +18,21 @@ def execute(hub: Hub, statement: object) -> None:
     hub.call(run())
 
 
+def copy_activation(hub: Hub, activation_id: int) -> None:
+    """Insert a second activation exactly like this one (same number, service, state)."""
+
+    async def copy() -> None:
+        async with hub.rt.db.write() as conn:
+            row = (
+                await conn.execute(select(activations).where(activations.c.id == activation_id))
+            ).one()
+            values = {k: v for k, v in row._mapping.items() if k != "id"}
+            values["order_id"] = "another"
+            await conn.execute(insert(activations).values(**values))
+
+    hub.call(copy())
+
+
 def bought_and_finished(hub: Hub) -> int:
     seller = hub.stocked(count=2)
     key = hub.customer("5.00")
@@ -99,33 +114,15 @@ def test_a_number_has_at_most_one_live_activation(hub: Hub) -> None:
     key = hub.customer("5.00")
     activation_id, _ = hub.buy(key)
 
-    async def copy_live_activation() -> None:
-        async with hub.rt.db.write() as conn:
-            row = (
-                await conn.execute(select(activations).where(activations.c.id == activation_id))
-            ).one()
-            values = {k: v for k, v in row._mapping.items() if k != "id"}
-            values["order_id"] = "another"
-            await conn.execute(insert(activations).values(**values))
-
     with pytest.raises(IntegrityError):
-        hub.call(copy_live_activation())
+        copy_activation(hub, activation_id)
 
 
 def test_a_number_is_finished_at_most_once_per_service(hub: Hub) -> None:
     activation_id = bought_and_finished(hub)
 
-    async def copy_finished_activation() -> None:
-        async with hub.rt.db.write() as conn:
-            row = (
-                await conn.execute(select(activations).where(activations.c.id == activation_id))
-            ).one()
-            values = {k: v for k, v in row._mapping.items() if k != "id"}
-            values["order_id"] = "another"
-            await conn.execute(insert(activations).values(**values))
-
     with pytest.raises(IntegrityError):
-        hub.call(copy_finished_activation())
+        copy_activation(hub, activation_id)
 
 
 @pytest.mark.corrupts_ledger
