@@ -49,8 +49,3 @@ def _put(params: Params, name: str, value: str) -> None:
     cleaned = value.replace("\x00", "\ufffd").strip()
     if key and cleaned:
         params[key] = cleaned
-
-
-def flag(value: str | None) -> bool:
-    """Booleans arrive as 1/0, true/false, True/False."""
-    return value is not None and value.strip().lower() in {"1", "true", "yes", "on"}
