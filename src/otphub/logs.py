@@ -19,14 +19,15 @@ def configure_logging(level: str = "info") -> None:
     for noisy in _DRIVER_LOGGERS:
         logging.getLogger(noisy).setLevel(max(numeric, logging.WARNING))
     structlog.configure(
+        # Lean on purpose: with request logs on, this runs for every request. (No context
+        # variables are bound anywhere; a plain write() instead of print() plus flush.)
         processors=[
-            structlog.contextvars.merge_contextvars,
             structlog.processors.add_log_level,
-            structlog.processors.TimeStamper(fmt="iso"),
+            structlog.processors.TimeStamper(fmt="iso", utc=True),
             structlog.processors.format_exc_info,
             structlog.processors.JSONRenderer(),
         ],
         wrapper_class=structlog.make_filtering_bound_logger(numeric),
-        logger_factory=structlog.PrintLoggerFactory(sys.stderr),
+        logger_factory=structlog.WriteLoggerFactory(sys.stderr),
         cache_logger_on_first_use=True,
     )

@@ -7,6 +7,8 @@ database at scrape time, so they are the same whichever process answers.
 
 from __future__ import annotations
 
+import functools
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, generate_latest
 from sqlalchemy import func, select
 
@@ -77,6 +79,13 @@ async def refresh_gauges(conn: Conn, *, now: int) -> None:
 
 def exposition() -> bytes:
     return generate_latest(REGISTRY)
+
+
+@functools.lru_cache(maxsize=4096)
+def requests_of(action: str, answer: str) -> Counter:
+    """``REQUESTS``' child for these labels, looked up once: ``labels()`` costs more than
+    the increment. Both labels come from bounded sets (known actions, answer words)."""
+    return REQUESTS.labels(action, answer)
 
 
 def answer_label(body: str) -> str:

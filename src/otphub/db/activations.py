@@ -47,10 +47,13 @@ class Activation:
 
     @classmethod
     def from_row(cls, row: Sequence[Any]) -> Activation:
-        """From a row of ``_COLUMNS``, read by position (works for raw driver tuples)."""
-        values = dict(zip(_FIELDS, row, strict=True))
-        values["state"] = State(values["state"])
-        return cls(**values)
+        """From a row of ``ACTIVATION_COLUMNS``, read by position (works for raw driver tuples)."""
+        # Positional, and the state converted in place: this runs on every status poll.
+        values = list(row)
+        if len(values) != len(_FIELDS):
+            raise ValueError(f"an activation row has {len(_FIELDS)} columns, not {len(values)}")
+        values[_STATE] = State(values[_STATE])
+        return cls(*values)
 
 
 _FIELDS = (
@@ -72,10 +75,11 @@ _FIELDS = (
     "expires_at",
     "ended_at",
 )
-_COLUMNS = [activations.c[name] for name in _FIELDS]
+_STATE = _FIELDS.index("state")
+ACTIVATION_COLUMNS = tuple(activations.c[name] for name in _FIELDS)
 
 # The status poll's statement, built once (see Database.one).
-OF_CUSTOMER = select(*_COLUMNS).where(
+OF_CUSTOMER = select(*ACTIVATION_COLUMNS).where(
     activations.c.id == bindparam("id"), activations.c.customer_id == bindparam("customer_id")
 )
 # Whether a customer has an activation past its deadline (the partial index answers it).
@@ -114,7 +118,7 @@ async def get(
 ) -> Activation | None:
     """One activation; with ``customer_id``, only if it belongs to that customer, so that
     another customer's id looks exactly like a missing one."""
-    query = select(*_COLUMNS).where(activations.c.id == activation_id)
+    query = select(*ACTIVATION_COLUMNS).where(activations.c.id == activation_id)
     if customer_id is not None:
         query = query.where(activations.c.customer_id == customer_id)
     if for_update:
@@ -166,7 +170,9 @@ async def overdue(conn: Conn, *, now: int, limit: int) -> list[int]:
 async def live_on_number(conn: Conn, number_id: int) -> Activation | None:
     row = (
         await conn.execute(
-            select(*_COLUMNS).where(activations.c.number_id == number_id, IS_LIVE).with_for_update()
+            select(*ACTIVATION_COLUMNS)
+            .where(activations.c.number_id == number_id, IS_LIVE)
+            .with_for_update()
         )
     ).first()
     return Activation.from_row(row) if row is not None else None
@@ -232,7 +238,7 @@ async def awaiting_sms(
     """Live activations of a provider that wait for an SMS: bought a while ago and still
     without a code, or put back to retry by the customer. Used by the demo simulator."""
     rows = await conn.execute(
-        select(*_COLUMNS)
+        select(*ACTIVATION_COLUMNS)
         .where(
             activations.c.provider_id == provider_id,
             (
@@ -249,7 +255,7 @@ async def awaiting_sms(
 
 async def live_of_customer(conn: Conn, customer_id: int) -> list[Activation]:
     rows = await conn.execute(
-        select(*_COLUMNS)
+        select(*ACTIVATION_COLUMNS)
         .where(activations.c.customer_id == customer_id, IS_LIVE)
         .order_by(activations.c.id)
     )
@@ -272,7 +278,7 @@ async def ended_of_customer(
 ) -> list[Activation]:
     """Finished and cancelled activations bought in [start, end], newest first."""
     rows = await conn.execute(
-        select(*_COLUMNS)
+        select(*ACTIVATION_COLUMNS)
         .where(
             activations.c.customer_id == customer_id,
             activations.c.state.in_((State.FINISHED.value, State.CANCELLED.value)),

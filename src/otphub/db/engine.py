@@ -237,6 +237,7 @@ class SQLiteDatabase:
         _configure_sqlite(self.engine, synchronous)
         # The hot path's own connection (see one()).
         self._hot: Any = None
+        self._hot_driver: Any = None
         self._hot_statements = HotStatements(self.engine.dialect)
 
     async def one(self, statement: Select[Unpack[TupleAny]], params: dict[str, Any]) -> Row | None:
@@ -245,7 +246,8 @@ class SQLiteDatabase:
         sql, values = self._hot_statements.bind(statement, params)
         if self._hot is None:
             self._hot = self.engine.raw_connection()
-        row: Row | None = self._hot.driver_connection.execute(sql, values).fetchone()
+            self._hot_driver = self._hot.driver_connection  # the pool's proxy costs a call
+        row: Row | None = self._hot_driver.execute(sql, values).fetchone()
         return row
 
     def _writer_lock(self) -> asyncio.Lock:
@@ -278,7 +280,7 @@ class SQLiteDatabase:
     async def dispose(self) -> None:
         if self._hot is not None:
             self._hot.close()
-            self._hot = None
+            self._hot = self._hot_driver = None
         self.engine.dispose()
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 from collections.abc import AsyncIterator, Callable, Coroutine
 from typing import Any
 
@@ -68,6 +69,10 @@ def create_app(
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:
         if manage_runtime:
             await rt.start()
+        # Everything built so far (modules, compiled statements, the catalog) lives as long
+        # as the process: keep it out of the garbage collector's full passes, which otherwise
+        # walk it again and again under load.
+        gc.freeze()
         tasks = [asyncio.create_task(worker(rt)) for worker in workers]
         try:
             yield

@@ -8,6 +8,7 @@ answer, errors included, is HTTP 200 with a byte-exact body; an unexpected failu
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import replace
 
 import structlog
@@ -77,17 +78,16 @@ async def get_number_v2(rt: Runtime, customer: Customer, params: Params) -> Resp
     )
 
 
-async def _current(rt: Runtime, customer: Customer, params: Params) -> Activation:
-    return await lifecycle.current(rt, customer=customer, activation_id=params.get("id"))
+# The status polls: answers from the activation as the customer sees it now, which
+# ``_answer`` reads together with the key (see ``accounts.authenticate_polling``).
+Poll = Callable[[Runtime, Activation], Response]
 
 
-async def get_status(rt: Runtime, customer: Customer, params: Params) -> Response:
-    act = await _current(rt, customer, params)
+def get_status(_rt: Runtime, act: Activation) -> Response:
     return text(status_answer(act.state, act.code))
 
 
-async def get_status_v2(rt: Runtime, customer: Customer, params: Params) -> Response:
-    act = await _current(rt, customer, params)
+def get_status_v2(rt: Runtime, act: Activation) -> Response:
     if act.state is State.CANCELLED:
         return text("STATUS_CANCEL")
     sms = None
@@ -96,13 +96,19 @@ async def get_status_v2(rt: Runtime, customer: Customer, params: Params) -> Resp
     return json_answer({"verificationType": 0, "sms": sms, "call": None})
 
 
-async def get_full_sms(rt: Runtime, customer: Customer, params: Params) -> Response:
-    act = await _current(rt, customer, params)
+def get_full_sms(_rt: Runtime, act: Activation) -> Response:
     if act.sms_text is not None:
         return text(f"FULL_SMS:{act.sms_text}")
     if act.state is State.WAITING:
         return text("STATUS_WAIT_CODE")
     return text("STATUS_CANCEL")
+
+
+POLLS: dict[str, Poll] = {
+    "getStatus": get_status,
+    "getStatusV2": get_status_v2,
+    "getFullSms": get_full_sms,
+}
 
 
 async def set_status(rt: Runtime, customer: Customer, params: Params) -> Response:
@@ -177,9 +183,6 @@ ACTIONS: dict[str, Action] = {
     "getBalanceAndCashBack": get_balance,
     "getNumber": get_number,
     "getNumberV2": get_number_v2,
-    "getStatus": get_status,
-    "getStatusV2": get_status_v2,
-    "getFullSms": get_full_sms,
     "setStatus": set_status,
     "getActiveActivations": get_active_activations,
     "getHistory": get_history,
@@ -205,15 +208,29 @@ async def _answer(rt: Runtime, params: Params, limiter: Limiter, ip: str) -> Res
     blocked = limiter.blocked_ip(ip)
     if blocked:
         return _too_many("auth_failures", blocked)
+    name = params.get("action", "")
+    poll = POLLS.get(name)
+    polled: Activation | None = None
     try:
-        customer = await accounts.authenticate_customer(rt, params.get("api_key"))
+        if poll is None:
+            customer = await accounts.authenticate_customer(rt, params.get("api_key"))
+        else:
+            wanted = lifecycle.polled_id(params.get("id"))
+            customer, polled = await accounts.authenticate_polling(
+                rt, params.get("api_key"), wanted
+            )
     except errors.BadKey:
         limiter.failed_auth(ip)
         raise
     wait = await limiter.customer_wait(rt, customer)
     if wait:
         return _too_many("key_rate", wait)
-    action = ACTIONS.get(params.get("action", ""))
+    if poll is not None:
+        act = await lifecycle.as_seen_now(
+            rt, customer=customer, activation_id=params.get("id"), read=polled
+        )
+        return poll(rt, act)
+    action = ACTIONS.get(name)
     if action is None:
         raise errors.BadAction()
     return await action(rt, customer, params)
@@ -232,7 +249,7 @@ async def handle(rt: Runtime, params: Params, *, limiter: Limiter, ip: str) -> R
 
 def _action_label(params: Params) -> str:
     action = params.get("action", "")
-    return action if action in ACTIONS else "other"
+    return action if action in ACTIONS or action in POLLS else "other"
 
 
 async def endpoint(request: Request) -> Response:
@@ -250,7 +267,7 @@ async def endpoint(request: Request) -> Response:
     response = await handle(rt, params, limiter=limiter, ip=ip)
     action = _action_label(params)
     answer = metrics.answer_label(bytes(response.body).decode(errors="replace"))
-    metrics.REQUESTS.labels(action, answer).inc()
+    metrics.requests_of(action, answer).inc()
     if rt.settings.log_requests:
         # Never the query string or the key: this protocol carries keys in URLs.
         log.info(

@@ -8,6 +8,7 @@ multipart body, and are merged (the body wins). Parameter names are trimmed (cli
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from urllib.parse import parse_qsl
 
 from starlette.datastructures import UploadFile
 from starlette.requests import Request
@@ -26,10 +27,12 @@ _FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
 
 async def read_params(request: Request) -> Params:
     """Raises ``RequestTooLarge`` beyond the limits (the body's is enforced by BodyLimit)."""
-    if len(request.scope.get("query_string", b"")) > MAX_QUERY:
+    query: bytes = request.scope.get("query_string", b"")
+    if len(query) > MAX_QUERY:
         raise RequestTooLarge()
     params: Params = {}
-    for name, value in request.query_params.multi_items():
+    # What Starlette's ``request.query_params`` does, without building its multi-dict.
+    for name, value in parse_qsl(query.decode("latin-1"), keep_blank_values=True):
         _put(params, name, value)
     if request.method == "POST":
         content_type = request.headers.get("content-type", "").lower()

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Literal
+from typing import Any, Literal
 
-from sqlalchemy import bindparam, insert, select, update
+from sqlalchemy import BigInteger, Select, and_, bindparam, insert, select, update
 
 from otphub.db import ledger
+from otphub.db.activations import ACTIVATION_COLUMNS, Activation
 from otphub.db.engine import Conn
-from otphub.db.schema import accounts, api_keys, customers, providers
+from otphub.db.schema import accounts, activations, api_keys, customers, providers
 from otphub.domain import errors, keys
 from otphub.services.runtime import Runtime
 
@@ -197,43 +198,80 @@ async def ban_customer(rt: Runtime, *, customer_id: int, until: int | None) -> N
 
 
 async def authenticate_customer(rt: Runtime, api_key: str | None) -> Customer:
+    customer, _ = await _authenticate(rt, api_key, _CUSTOMER_BY_KEY, {})
+    return customer
+
+
+async def authenticate_polling(
+    rt: Runtime, api_key: str | None, activation_id: int | None
+) -> tuple[Customer, Activation | None]:
+    """The key's customer and, read by the same statement, that customer's activation
+    ``activation_id`` (``None``: no such activation of theirs, or no id). Status polls are
+    most of the traffic: one round trip instead of two."""
+    customer, row = await _authenticate(
+        rt, api_key, _CUSTOMER_AND_ACTIVATION, {"activation_id": activation_id}
+    )
+    polled = row[_KEY_WIDTH:]
+    return customer, None if polled[0] is None else Activation.from_row(polled)
+
+
+async def _authenticate(
+    rt: Runtime, api_key: str | None, statement: Select[Any], params: dict[str, Any]
+) -> tuple[Customer, tuple[Any, ...]]:
     if api_key is None:
         raise errors.NoKey()
     if not keys.looks_like_key(api_key, keys.CUSTOMER_PREFIX):
         raise errors.BadKey()
-    row = await rt.db.one(_CUSTOMER_BY_KEY, {"digest": keys.key_hash(rt.secret, api_key)})
-    if row is None:
+    found = await rt.db.one(statement, {**params, "digest": keys.key_hash(rt.secret, api_key)})
+    if found is None:
         raise errors.BadKey()
-    key_id, customer_id, account_id, banned_until, max_live, rate_limit = row
+    row = tuple(found)
+    key_id, customer_id, account_id, banned_until, max_live, rate_limit = row[:_KEY_WIDTH]
     if banned_until is not None and banned_until > rt.clock.now():
         until = datetime.fromtimestamp(banned_until, UTC).astimezone(rt.tz)
         raise errors.Banned(until.strftime("%Y-%m-%d %H-%M-%S"))
-    return Customer(
+    customer = Customer(
         id=customer_id,
         account_id=account_id,
         max_live=max_live,
         rate_limit=rate_limit,
         key_id=key_id,
     )
+    return customer, row
 
 
-# Every customer-API request runs this: built once (see Database.one). A revoked key is
-# refused from the next request on, in every process, because nothing caches it.
+# Every customer-API request runs one of these: built once (see Database.one). A revoked
+# key is refused from the next request on, in every process, because nothing caches it.
+_KEY_COLUMNS = (
+    api_keys.c.id,
+    customers.c.id,
+    customers.c.account_id,
+    customers.c.banned_until,
+    customers.c.max_live,
+    customers.c.rate_limit,
+)
+_KEY_WIDTH = len(_KEY_COLUMNS)
+_VALID_KEY = (
+    api_keys.c.key_hash == bindparam("digest"),
+    api_keys.c.owner_kind == "customer",
+    api_keys.c.revoked_at.is_(None),
+)
 _CUSTOMER_BY_KEY = (
-    select(
-        api_keys.c.id,
-        customers.c.id,
-        customers.c.account_id,
-        customers.c.banned_until,
-        customers.c.max_live,
-        customers.c.rate_limit,
-    )
+    select(*_KEY_COLUMNS).join(customers, customers.c.id == api_keys.c.owner_id).where(*_VALID_KEY)
+)
+# Another customer's activation id finds nothing, exactly like a missing one.
+_CUSTOMER_AND_ACTIVATION = (
+    select(*_KEY_COLUMNS, *ACTIVATION_COLUMNS)
+    .select_from(api_keys)
     .join(customers, customers.c.id == api_keys.c.owner_id)
-    .where(
-        api_keys.c.key_hash == bindparam("digest"),
-        api_keys.c.owner_kind == "customer",
-        api_keys.c.revoked_at.is_(None),
+    .outerjoin(
+        activations,
+        and_(
+            activations.c.id == bindparam("activation_id", type_=BigInteger),
+            activations.c.customer_id == customers.c.id,
+        ),
     )
+    .where(*_VALID_KEY)
 )
 _AVAILABLE = select(accounts.c.balance - accounts.c.held).where(
     accounts.c.id == bindparam("account_id")

@@ -138,11 +138,27 @@ async def current(rt: Runtime, *, customer: Customer, activation_id: str | None)
     """The activation as the customer sees it now (resolved first if overdue)."""
     wanted_id = parse_activation_id(activation_id)
     row = await rt.db.one(activations.OF_CUSTOMER, {"id": wanted_id, "customer_id": customer.id})
-    if row is None:
+    read = Activation.from_row(row) if row is not None else None
+    return await as_seen_now(rt, customer=customer, activation_id=activation_id, read=read)
+
+
+def polled_id(raw: str | None) -> int | None:
+    """The id a status poll asks for, if it is one that can exist (else ``as_seen_now`` on
+    nothing gives the right refusal)."""
+    value = parse_whole(raw)
+    return value if value is not None and value > 0 else None
+
+
+async def as_seen_now(
+    rt: Runtime, *, customer: Customer, activation_id: str | None, read: Activation | None
+) -> Activation:
+    """``read``, the customer's activation ``activation_id`` as just read (``None``: not
+    found), as the customer sees it now: resolved first if its deadline has passed."""
+    wanted_id = parse_activation_id(activation_id)  # a malformed id: its own refusal
+    if read is None:
         raise errors.NoActivation()
-    act = Activation.from_row(row)
-    if not act.snapshot.is_overdue(rt.clock.now()):
-        return act
+    if not read.snapshot.is_overdue(rt.clock.now()):
+        return read
     async with rt.db.write() as conn:
         resolved = await _locked_current(
             rt, conn, wanted_id, customer_id=customer.id, now=rt.clock.now()
