@@ -3,11 +3,12 @@ names the states it may leave, so of two racing requests exactly one wins."""
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import bindparam, func, insert, select, text, update
+from sqlalchemy import Select, Update, bindparam, func, insert, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from otphub.db.engine import Conn
@@ -19,6 +20,8 @@ LIVE = tuple(s.value for s in LIVE_STATES)
 # only when the query repeats its predicate; with bound parameters (state IN (?, ?, ?)) it
 # scans the whole table instead.
 IS_LIVE = text("activations.state IN ('waiting', 'code', 'retry')")
+# Likewise for the partial unique index on finished activations.
+IS_FINISHED = text("activations.state = 'finished'")
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,8 +97,11 @@ HAS_OVERDUE = (
 )
 
 
+_INSERT = insert(activations).returning(activations.c.id)
+
+
 async def insert_activation(conn: Conn, **values: object) -> int:
-    result = await conn.execute(insert(activations).values(**values).returning(activations.c.id))
+    result = await conn.execute(_INSERT, values)
     return int(result.scalar_one())
 
 
@@ -118,13 +124,21 @@ async def get(
 ) -> Activation | None:
     """One activation; with ``customer_id``, only if it belongs to that customer, so that
     another customer's id looks exactly like a missing one."""
-    query = select(*ACTIVATION_COLUMNS).where(activations.c.id == activation_id)
-    if customer_id is not None:
-        query = query.where(activations.c.customer_id == customer_id)
+    query = _get_statement(customer_id is not None, for_update, skip_locked)
+    row = (await conn.execute(query, {"id": activation_id, "customer_id": customer_id})).first()
+    return Activation.from_row(row) if row is not None else None
+
+
+# Built once per variant (see ledger: building a statement per call costs more than
+# running it).
+@functools.cache
+def _get_statement(of_customer: bool, for_update: bool, skip_locked: bool) -> Select[Any]:
+    query = select(*ACTIVATION_COLUMNS).where(activations.c.id == bindparam("id"))
+    if of_customer:
+        query = query.where(activations.c.customer_id == bindparam("customer_id"))
     if for_update:
         query = query.with_for_update(skip_locked=skip_locked)
-    row = (await conn.execute(query)).first()
-    return Activation.from_row(row) if row is not None else None
+    return query
 
 
 async def move(
@@ -136,15 +150,19 @@ async def move(
     **values: object,
 ) -> bool:
     """Compare-and-set the state; ``False`` when the activation was no longer in ``leaving``."""
-    result = await conn.execute(
-        update(activations)
-        .where(
-            activations.c.id == activation_id,
-            activations.c.state.in_([s.value for s in leaving]),
-        )
-        .values(state=to.value, **values)
-    )
+    statement = _move_statement(tuple(s.value for s in leaving), to.value)
+    result = await conn.execute(statement, {"activation_id": activation_id, **values})
     return result.rowcount == 1
+
+
+@functools.lru_cache(maxsize=64)
+def _move_statement(leaving: tuple[str, ...], to: str) -> Update:
+    # The other changed columns come with the parameters (SQLAlchemy adds a SET for each).
+    return (
+        update(activations)
+        .where(activations.c.id == bindparam("activation_id"), activations.c.state.in_(leaving))
+        .values(state=to)
+    )
 
 
 async def mark_ready(conn: Conn, activation_id: int, now: int) -> None:

@@ -15,7 +15,7 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import BigInteger, bindparam, insert, select, update
 
 from otphub.db.engine import Conn
 from otphub.db.schema import accounts, journal
@@ -87,20 +87,44 @@ async def _post(
     note: str | None = None,
 ) -> int:
     result = await conn.execute(
-        insert(journal)
-        .values(
-            kind=kind.value,
-            debit_account_id=debit,
-            credit_account_id=credit,
-            amount=amount,
-            activation_id=activation_id,
-            resolves_id=resolves_id,
-            created_at=now,
-            note=note,
-        )
-        .returning(journal.c.id)
+        _POST,
+        {
+            "kind": kind.value,
+            "debit_account_id": debit,
+            "credit_account_id": credit,
+            "amount": amount,
+            "activation_id": activation_id,
+            "resolves_id": resolves_id,
+            "created_at": now,
+            "note": note,
+        },
     )
     return int(result.scalar_one())
+
+
+# The statements of purchases, captures and releases, built once: building a SQLAlchemy
+# statement for every call cost more than SQLite took to run it.
+_POST = insert(journal).returning(journal.c.id)
+_ACCOUNT = accounts.c.id == bindparam("account_id")
+_AMOUNT = bindparam("amount", type_=BigInteger)
+_CREDIT = update(accounts).where(_ACCOUNT).values(balance=accounts.c.balance + _AMOUNT)
+_LOCK_WALLET = select(accounts.c.id).where(_ACCOUNT).with_for_update()
+# The balance check and the reservation are one statement (see place_hold).
+_RESERVE = (
+    update(accounts)
+    .where(_ACCOUNT, accounts.c.balance - accounts.c.held >= _AMOUNT)
+    .values(held=accounts.c.held + _AMOUNT)
+)
+_UNRESERVE = update(accounts).where(_ACCOUNT).values(held=accounts.c.held - _AMOUNT)
+_SETTLE = (
+    update(accounts)
+    .where(_ACCOUNT)
+    .values(balance=accounts.c.balance - _AMOUNT, held=accounts.c.held - _AMOUNT)
+)
+_HOLD_OF_ACTIVATION = select(journal.c.id, journal.c.debit_account_id, journal.c.amount).where(
+    journal.c.activation_id == bindparam("activation_id"), journal.c.kind == Kind.HOLD.value
+)
+_AVAILABLE = select(accounts.c.balance - accounts.c.held).where(_ACCOUNT)
 
 
 async def top_up(
@@ -109,18 +133,14 @@ async def top_up(
     await _post(
         conn, kind=Kind.TOPUP, debit=system.external, credit=account_id, amount=amount, now=now
     )
-    await conn.execute(
-        update(accounts)
-        .where(accounts.c.id == account_id)
-        .values(balance=accounts.c.balance + amount)
-    )
+    await conn.execute(_CREDIT, {"account_id": account_id, "amount": amount})
 
 
 async def lock_wallet(conn: Conn, account_id: int) -> None:
     """Take the wallet's row lock (PostgreSQL; SQLite's write lock already covers it), so
     that one customer's purchases run one after another: the orderId and live-activation
     checks that precede the hold then see every earlier purchase."""
-    await conn.execute(select(accounts.c.id).where(accounts.c.id == account_id).with_for_update())
+    await conn.execute(_LOCK_WALLET, {"account_id": account_id})
 
 
 async def place_hold(
@@ -137,11 +157,7 @@ async def place_hold(
     The check and the reservation are one statement, so two purchases racing for the
     last money cannot both pass.
     """
-    reserved = await conn.execute(
-        update(accounts)
-        .where(accounts.c.id == account_id, accounts.c.balance - accounts.c.held >= amount)
-        .values(held=accounts.c.held + amount)
-    )
+    reserved = await conn.execute(_RESERVE, {"account_id": account_id, "amount": amount})
     if reserved.rowcount != 1:
         return None
     return await _post(
@@ -164,13 +180,7 @@ class Hold:
 
 
 async def hold_of_activation(conn: Conn, activation_id: int) -> Hold:
-    row = (
-        await conn.execute(
-            select(journal.c.id, journal.c.debit_account_id, journal.c.amount).where(
-                journal.c.activation_id == activation_id, journal.c.kind == Kind.HOLD.value
-            )
-        )
-    ).one()
+    row = (await conn.execute(_HOLD_OF_ACTIVATION, {"activation_id": activation_id})).one()
     return Hold(
         id=row.id, account_id=row.debit_account_id, amount=row.amount, activation_id=activation_id
     )
@@ -200,11 +210,7 @@ async def capture(
         activation_id=hold.activation_id,
         resolves_id=hold.id,
     )
-    await conn.execute(
-        update(accounts)
-        .where(accounts.c.id == hold.account_id)
-        .values(balance=accounts.c.balance - hold.amount, held=accounts.c.held - hold.amount)
-    )
+    await conn.execute(_SETTLE, {"account_id": hold.account_id, "amount": hold.amount})
     if payout > 0:
         await _post(
             conn,
@@ -215,11 +221,7 @@ async def capture(
             now=now,
             activation_id=hold.activation_id,
         )
-        await conn.execute(
-            update(accounts)
-            .where(accounts.c.id == provider_account_id)
-            .values(balance=accounts.c.balance + payout)
-        )
+        await conn.execute(_CREDIT, {"account_id": provider_account_id, "amount": payout})
 
 
 async def release(conn: Conn, *, system: SystemAccounts, hold: Hold, now: int) -> None:
@@ -234,17 +236,9 @@ async def release(conn: Conn, *, system: SystemAccounts, hold: Hold, now: int) -
         activation_id=hold.activation_id,
         resolves_id=hold.id,
     )
-    await conn.execute(
-        update(accounts)
-        .where(accounts.c.id == hold.account_id)
-        .values(held=accounts.c.held - hold.amount)
-    )
+    await conn.execute(_UNRESERVE, {"account_id": hold.account_id, "amount": hold.amount})
 
 
 async def available(conn: Conn, account_id: int) -> int:
-    row = (
-        await conn.execute(
-            select(accounts.c.balance - accounts.c.held).where(accounts.c.id == account_id)
-        )
-    ).scalar_one()
+    row = (await conn.execute(_AVAILABLE, {"account_id": account_id})).scalar_one()
     return int(row)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 
 from otphub import metrics
 from otphub.db import activations, inventory, ledger
@@ -45,13 +45,16 @@ def parse_activation_id(raw: str | None) -> int:
     return value
 
 
+_PROVIDER_ACCOUNT = select(providers.c.account_id).where(providers.c.id == bindparam("provider_id"))
+
+
 async def _finish(rt: Runtime, conn: Conn, act: Activation, now: int) -> None:
     if not await activations.move(
         conn, act.id, leaving=HAS_CODE_STATES, to=State.FINISHED, ended_at=now
     ):
         raise ConcurrentChange(act.id)
     provider_account = (
-        await conn.execute(select(providers.c.account_id).where(providers.c.id == act.provider_id))
+        await conn.execute(_PROVIDER_ACCOUNT, {"provider_id": act.provider_id})
     ).scalar_one()
     hold = await ledger.hold_of_activation(conn, act.id)
     metrics.CAPTURES.inc()
