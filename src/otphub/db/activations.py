@@ -106,11 +106,7 @@ async def insert_activation(conn: Conn, **values: object) -> int:
 
 
 async def order_exists(conn: Conn, *, customer_id: int, order_id: str) -> bool:
-    found = await conn.execute(
-        select(activations.c.id).where(
-            activations.c.customer_id == customer_id, activations.c.order_id == order_id
-        )
-    )
+    found = await conn.execute(_ORDER_EXISTS, {"customer_id": customer_id, "order_id": order_id})
     return found.first() is not None
 
 
@@ -186,20 +182,43 @@ async def overdue(conn: Conn, *, now: int, limit: int) -> list[int]:
 
 
 async def live_on_number(conn: Conn, number_id: int) -> Activation | None:
-    row = (
-        await conn.execute(
-            select(*ACTIVATION_COLUMNS)
-            .where(activations.c.number_id == number_id, IS_LIVE)
-            .with_for_update()
-        )
-    ).first()
+    row = (await conn.execute(_LIVE_ON_NUMBER, {"number_id": number_id})).first()
     return Activation.from_row(row) if row is not None else None
 
 
+# The statements of an SMS push, built once (see ledger).
+_LIVE_ON_NUMBER = (
+    select(*ACTIVATION_COLUMNS)
+    .where(activations.c.number_id == bindparam("number_id"), IS_LIVE)
+    .with_for_update()
+)
+_NUMBER_OF_PROVIDER = select(numbers.c.id).where(
+    numbers.c.provider_id == bindparam("provider_id"), numbers.c.phone == bindparam("phone")
+)
+_STORE_SMS = {
+    is_sqlite: (sqlite.insert if is_sqlite else postgresql.insert)(sms)
+    .on_conflict_do_nothing(index_elements=["provider_id", "provider_sms_id"])
+    .returning(sms.c.id)
+    for is_sqlite in (True, False)
+}
+_MATCH_SMS = (
+    update(sms)
+    .where(sms.c.id == bindparam("sms_id"))
+    .values(activation_id=bindparam("matched_activation_id"))
+)
+_COUNT_LIVE = (
+    select(func.count())
+    .select_from(activations)
+    .where(activations.c.customer_id == bindparam("customer_id"), IS_LIVE)
+)
+_ORDER_EXISTS = select(activations.c.id).where(
+    activations.c.customer_id == bindparam("customer_id"),
+    activations.c.order_id == bindparam("order_id"),
+)
+
+
 async def number_of_provider(conn: Conn, *, provider_id: int, phone: str) -> int | None:
-    found = await conn.execute(
-        select(numbers.c.id).where(numbers.c.provider_id == provider_id, numbers.c.phone == phone)
-    )
+    found = await conn.execute(_NUMBER_OF_PROVIDER, {"provider_id": provider_id, "phone": phone})
     value = found.scalar_one_or_none()
     return int(value) if value is not None else None
 
@@ -226,27 +245,17 @@ async def store_sms(
         "code": code,
         "received_at": now,
     }
-    dialect_insert = sqlite.insert if is_sqlite else postgresql.insert
-    result = await conn.execute(
-        dialect_insert(sms)
-        .values(**values)
-        .on_conflict_do_nothing(index_elements=["provider_id", "provider_sms_id"])
-        .returning(sms.c.id)
-    )
+    result = await conn.execute(_STORE_SMS[is_sqlite], values)
     value = result.scalar_one_or_none()
     return int(value) if value is not None else None
 
 
 async def match_sms(conn: Conn, *, sms_id: int, activation_id: int) -> None:
-    await conn.execute(update(sms).where(sms.c.id == sms_id).values(activation_id=activation_id))
+    await conn.execute(_MATCH_SMS, {"sms_id": sms_id, "matched_activation_id": activation_id})
 
 
 async def count_live(conn: Conn, customer_id: int) -> int:
-    found = await conn.execute(
-        select(func.count())
-        .select_from(activations)
-        .where(activations.c.customer_id == customer_id, IS_LIVE)
-    )
+    found = await conn.execute(_COUNT_LIVE, {"customer_id": customer_id})
     return int(found.scalar_one())
 
 

@@ -306,23 +306,24 @@ async def add_provider(rt: Runtime, *, name: str) -> NewProvider:
 async def authenticate_provider(rt: Runtime, key: str | None) -> Provider:
     if not key or not keys.looks_like_key(key, keys.PROVIDER_PREFIX):
         raise errors.SupplierError("bad key", http_status=401)
-    async with rt.db.read() as conn:
-        row = (
-            await conn.execute(
-                select(providers.c.id, providers.c.account_id, providers.c.enabled)
-                .join(api_keys, api_keys.c.owner_id == providers.c.id)
-                .where(
-                    api_keys.c.key_hash == keys.key_hash(rt.secret, key),
-                    api_keys.c.owner_kind == "provider",
-                    api_keys.c.revoked_at.is_(None),
-                )
-            )
-        ).first()
+    row = await rt.db.one(_PROVIDER_BY_KEY, {"digest": keys.key_hash(rt.secret, key)})
     if row is None:
         raise errors.SupplierError("bad key", http_status=401)
-    if not row.enabled:
+    provider_id, account_id, enabled = row
+    if not enabled:
         raise errors.SupplierError("provider disabled", http_status=403)
-    return Provider(id=row.id, account_id=row.account_id)
+    return Provider(id=provider_id, account_id=account_id)
+
+
+_PROVIDER_BY_KEY = (
+    select(providers.c.id, providers.c.account_id, providers.c.enabled)
+    .join(api_keys, api_keys.c.owner_id == providers.c.id)
+    .where(
+        api_keys.c.key_hash == bindparam("digest"),
+        api_keys.c.owner_kind == "provider",
+        api_keys.c.revoked_at.is_(None),
+    )
+)
 
 
 async def provider_balance(rt: Runtime, provider_id: int) -> int:
