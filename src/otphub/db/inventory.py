@@ -161,8 +161,11 @@ def _free_number(
 # number of excluded prefixes is the only open-ended part of a shape.
 @functools.lru_cache(maxsize=256)
 def _offers_statement(shape: _Shape) -> Select[Any]:
+    # "Has a free number" as a scalar subquery with LIMIT 1, looked up per offer through
+    # the claim index. Written as EXISTS, PostgreSQL turned it into a semi-join that read
+    # every number of the country (16 ms per purchase at 100,000 numbers).
     has_free_number = (
-        exists()
+        select(numbers.c.id)
         .where(
             *_free_number(
                 provider_id=offers.c.provider_id,
@@ -171,7 +174,10 @@ def _offers_statement(shape: _Shape) -> Select[Any]:
                 shape=shape,
             )
         )
+        .limit(1)
         .correlate_except(numbers)
+        .scalar_subquery()
+        .is_not(None)
     )
     conditions: list[ColumnElement[bool]] = [
         offers.c.service == bindparam("want_service", type_=String),
