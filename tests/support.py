@@ -49,6 +49,7 @@ DATA_TABLES = (
     "offers",
     "customers",
     "providers",
+    "schedules",
     "accounts",
 )
 

@@ -33,6 +33,12 @@ SMS_PUSHES = Counter(
 PURCHASES = Counter("otphub_purchases", "Numbers sold.", registry=REGISTRY)
 CAPTURES = Counter("otphub_captures", "Holds captured (finished).", registry=REGISTRY)
 RELEASES = Counter("otphub_releases", "Holds released (cancelled).", registry=REGISTRY)
+BACKGROUND_RUNS = Counter(
+    "otphub_background_runs",
+    "Runs of fleet-wide periodic jobs done by this process (one process per period does each).",
+    ["job"],
+    registry=REGISTRY,
+)
 RATE_LIMITED = Counter(
     "otphub_rate_limited", "Requests answered 429, by reason.", ["reason"], registry=REGISTRY
 )

@@ -114,6 +114,7 @@ def counter(base: str, name: str) -> float:
 def test_two_nodes_share_purchases_and_the_sweeper_without_doing_work_twice(
     nodes: list[str], database_url: str
 ) -> None:
+    started = time.monotonic()
     provider_key, keys = seed(database_url, numbers=30, customers=60)
 
     async def buy_everywhere() -> list[tuple[str, str]]:
@@ -167,6 +168,12 @@ def test_two_nodes_share_purchases_and_the_sweeper_without_doing_work_twice(
     # Each activation was resolved exactly once, by one node or the other: finished when
     # its SMS arrived in time (under load a push can come after the deadline, and is then
     # kept unmatched), cancelled otherwise.
+    # Both sweepers asked for the delivery-record refresh at start and then every minute;
+    # one of them did it each time.
+    refreshes = sum(
+        counter(b, 'otphub_background_runs_total{job="delivery_scores"}') for b in nodes
+    )
+    assert 1 <= refreshes <= 1 + (time.monotonic() - started) // 60, refreshes
     matched = matched_activations(database_url)
     assert 1 <= matched <= 10
     assert sum(c for c, _ in per_node) == matched, per_node

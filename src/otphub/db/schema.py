@@ -275,3 +275,12 @@ api_keys = Table(
     CheckConstraint("owner_kind IN ('customer', 'provider')", name="owner_kind"),
     Index("ix_api_keys_owner", "owner_kind", "owner_id"),
 )
+
+# Periodic background jobs that must run once per period across every process and node,
+# not once per process: each job's next run, claimed compare-and-set (see db/schedules.py).
+schedules = Table(
+    "schedules",
+    metadata,
+    Column("name", String(64), primary_key=True),
+    Column("next_run_at", BigInteger, nullable=False),
+)

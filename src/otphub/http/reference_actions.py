@@ -19,16 +19,13 @@ from otphub.services.runtime import Runtime
 
 def _shaped(shape: Callable[[Runtime, Sequence[StockLine]], prices.JsonTree]) -> Action:
     async def action(rt: Runtime, _customer: Customer, params: Params) -> Response:
-        service, country = params.get("service"), params.get("country")
-
-        async def render() -> bytes:
-            lines = await prices.stock(rt, service=service, country=country)
-            return dumps(shape(rt, lines))
-
-        if service is None and country is None:
-            body = await prices.full_answer(rt, shape.__name__, render)
-        else:
-            body = await render()
+        body = await prices.answer(
+            rt,
+            shape.__name__,
+            service=params.get("service"),
+            country=params.get("country"),
+            render=lambda lines: dumps(shape(rt, lines)),
+        )
         return Response(body, media_type=JSON)
 
     return action

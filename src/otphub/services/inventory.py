@@ -7,7 +7,9 @@ from collections.abc import Sequence
 
 from sqlalchemy import insert, select, update
 
+from otphub import metrics
 from otphub.db import inventory as db_inventory
+from otphub.db import schedules
 from otphub.db.engine import Conn
 from otphub.db.schema import numbers, offers, providers
 from otphub.domain import errors
@@ -142,8 +144,18 @@ async def add_numbers(
 
 # How far back a provider's delivery record looks.
 DELIVERY_WINDOW = 7 * 24 * 3600
+SCORE_REFRESH_SECONDS = 60
 
 
-async def refresh_delivery_scores(rt: Runtime) -> None:
+async def refresh_delivery_scores(rt: Runtime, *, every: int = SCORE_REFRESH_SECONDS) -> bool:
+    """Recompute the providers' delivery records if it is this process's turn: one process
+    of the whole fleet does it per ``every`` seconds. ``True`` if this call did it."""
     async with rt.db.write() as conn:
-        await db_inventory.refresh_delivery_scores(conn, since=rt.clock.now() - DELIVERY_WINDOW)
+        now = rt.clock.now()
+        if not await schedules.claim_turn(
+            conn, is_sqlite=rt.db.is_sqlite, job="delivery_scores", now=now, every=every
+        ):
+            return False
+        await db_inventory.refresh_delivery_scores(conn, since=now - DELIVERY_WINDOW)
+    metrics.BACKGROUND_RUNS.labels("delivery_scores").inc()
+    return True

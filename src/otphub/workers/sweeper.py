@@ -4,8 +4,9 @@ and refreshes the providers' delivery records once a minute.
 It may run in every worker and on every node at once: each overdue activation is resolved
 in its own transaction that locks its row (``FOR UPDATE SKIP LOCKED`` on PostgreSQL: a row
 another node holds is skipped) and changes its state compare-and-set, so no activation is
-resolved twice; on SQLite the write lock serialises them. The delivery-record refresh is an
-idempotent recomputation, harmless when two nodes do it.
+resolved twice; on SQLite the write lock serialises them. The delivery-record refresh is
+claimed per minute in the database (``db/schedules.py``): each process asks once a minute,
+and one process of the fleet does it.
 """
 
 from __future__ import annotations
@@ -20,8 +21,6 @@ from otphub.services.runtime import Runtime
 
 log = structlog.get_logger("otphub.sweeper")
 
-SCORE_REFRESH_SECONDS = 60.0
-
 
 async def run_sweeper(rt: Runtime) -> None:
     next_refresh = 0.0
@@ -32,7 +31,7 @@ async def run_sweeper(rt: Runtime) -> None:
                 log.info("expired_activations", count=resolved)
             if time.monotonic() >= next_refresh:
                 await inventory.refresh_delivery_scores(rt)
-                next_refresh = time.monotonic() + SCORE_REFRESH_SECONDS
+                next_refresh = time.monotonic() + inventory.SCORE_REFRESH_SECONDS
         except asyncio.CancelledError:
             raise
         except Exception:
