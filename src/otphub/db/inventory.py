@@ -352,17 +352,19 @@ async def stock(
     if country_id is not None:
         offer_conditions.append(offers.c.country_id == country_id)
     lines: list[StockLine] = []
-    for r in await conn.execute(
+    offered = await conn.execute(
         select(offers.c.country_id, offers.c.service, offers.c.provider_id, offers.c.price)
         .join(providers, providers.c.id == offers.c.provider_id)
         .where(*offer_conditions)
         .order_by(offers.c.country_id, offers.c.service, offers.c.price)
-    ):
-        count = free.get((r.provider_id, r.country_id), 0) - spent.get(
-            (r.provider_id, r.country_id, r.service), 0
+    )
+    # Unpacked by position: one line per offer, tens of thousands of them.
+    for country, service_code, provider_id, price in offered:
+        count = free.get((provider_id, country), 0) - spent.get(
+            (provider_id, country, service_code), 0
         )
         if count > 0:
-            lines.append(StockLine(r.country_id, r.service, r.provider_id, r.price, count))
+            lines.append(StockLine(country, service_code, provider_id, price, count))
     return lines
 
 
