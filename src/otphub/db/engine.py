@@ -271,6 +271,8 @@ class SQLiteDatabase:
         if self._hot is None:
             self._hot = self.engine.raw_connection()
             self._hot_driver = self._hot.driver_connection  # the pool's proxy costs a call
+        # fetchall: the statement runs to its end, so its read snapshot ends here and not
+        # whenever the cursor is collected (an open snapshot holds back WAL checkpoints).
         rows = self._hot_driver.execute(sql, values).fetchall()
         row: Row | None = rows[0] if rows else None
         return row
