@@ -306,9 +306,9 @@ class SQLiteDatabase:
         self._checkpointing = asyncio.ensure_future(self._checkpoint_between_writes())
 
     async def _checkpoint_between_writes(self) -> None:
-        # Between this process's writes, so that the checkpoint can finish: the WAL then
-        # starts over at the next write. Passed alongside a stream of writes, a checkpoint
-        # never caught up and the WAL grew without bound. Readers go on meanwhile.
+        # Between this process's writes, so that the checkpoint can copy every frame: SQLite
+        # starts the WAL over only after a complete checkpoint, and one that runs beside a
+        # stream of writes may always find new frames behind it. Readers go on meanwhile.
         async with self._writer_lock():
             await asyncio.to_thread(self.checkpoint)
 
