@@ -33,8 +33,8 @@ log = structlog.get_logger("otphub.api")
 
 async def get_balance(rt: Runtime, customer: Customer, _params: Params) -> Response:
     # An expired hold is money the customer has again, even before the sweeper runs.
-    await lifecycle.resolve_overdue_of(rt, customer=customer)
-    return text(f"ACCESS_BALANCE:{rt.money.format(await accounts.balance(rt, customer))}")
+    available = await lifecycle.available_balance(rt, customer=customer)
+    return text(f"ACCESS_BALANCE:{rt.money.format(available)}")
 
 
 def _purchase_request(params: Params) -> purchase.PurchaseRequest:

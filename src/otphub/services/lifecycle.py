@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from sqlalchemy import bindparam, select
 
 from otphub import metrics
-from otphub.db import activations, inventory, ledger
+from otphub.db import activations, inventory, ledger, schema
 from otphub.db.activations import Activation
 from otphub.db.engine import Conn
 from otphub.db.schema import providers
@@ -28,6 +28,7 @@ from otphub.domain.activation import (
 )
 from otphub.domain.codes import extract_code
 from otphub.domain.numbers import parse_whole
+from otphub.services import accounts
 from otphub.services.accounts import Customer, Provider
 from otphub.services.runtime import Runtime
 
@@ -270,6 +271,29 @@ async def resolve_overdue_of(rt: Runtime, *, customer: Customer) -> None:
         overdue = await activations.overdue_of_customer(conn, customer_id=customer.id, now=now)
     for activation_id in overdue:
         await _resolve_if_overdue(rt, activation_id)
+
+
+async def available_balance(rt: Runtime, *, customer: Customer) -> int:
+    """The customer's available balance as of now, after resolving any activation whose
+    deadline has passed (its hold is money the customer has again, or has spent). One
+    statement when none has."""
+    now = rt.clock.now()
+    row = await rt.db.one(
+        _BALANCE_AND_OVERDUE,
+        {"account_id": customer.account_id, "customer_id": customer.id, "now": now},
+    )
+    assert row is not None  # every customer has a wallet
+    available, overdue = row
+    if overdue is None:
+        return int(available)
+    await resolve_overdue_of(rt, customer=customer)
+    return await accounts.balance(rt, customer)
+
+
+_BALANCE_AND_OVERDUE = select(
+    schema.accounts.c.balance - schema.accounts.c.held,
+    activations.HAS_OVERDUE.scalar_subquery(),
+).where(schema.accounts.c.id == bindparam("account_id"))
 
 
 async def live_activations(rt: Runtime, *, customer: Customer) -> list[Activation]:
