@@ -20,6 +20,7 @@ as tab-separated files for the wrk Lua scripts (see ``write_data_files``).
 from __future__ import annotations
 
 import asyncio
+import itertools
 import random
 import time
 from dataclasses import dataclass, field
@@ -107,7 +108,17 @@ def generate(
     customers: list[dict[str, Any]] = []
     providers: list[dict[str, Any]] = []
     api_keys: list[dict[str, Any]] = []
-    key_id = first_ids["api_keys"]
+    key_ids = itertools.count(first_ids["api_keys"])
+
+    def issue_key(kind: str, prefix: str, owner_id: int) -> str:
+        key = keys.new_key(prefix)
+        api_keys.append(
+            {"id": next(key_ids), "owner_kind": kind, "owner_id": owner_id,
+             "key_hash": keys.key_hash(secret, key), "hint": keys.hint(key),
+             "created_at": now - 30 * 86400}
+        )  # fmt: skip
+        return key
+
     customer_account: dict[int, int] = {}
     for i in range(shape.customers):
         cid = first_ids["customers"] + i
@@ -117,14 +128,7 @@ def generate(
             {"id": cid, "name": f"bench customer {cid}", "account_id": account_id,
              "created_at": now - 30 * 86400}
         )  # fmt: skip
-        key = keys.new_key(keys.CUSTOMER_PREFIX)
-        out.customer_keys.append(key)
-        api_keys.append(
-            {"id": key_id, "owner_kind": "customer", "owner_id": cid,
-             "key_hash": keys.key_hash(secret, key), "hint": keys.hint(key),
-             "created_at": now - 30 * 86400}
-        )  # fmt: skip
-        key_id += 1
+        out.customer_keys.append(issue_key("customer", keys.CUSTOMER_PREFIX, cid))
         account_id += 1
     provider_ids = []
     for i in range(shape.providers):
@@ -135,14 +139,7 @@ def generate(
             {"id": pid, "name": f"bench SIM bank {pid}", "account_id": account_id,
              "enabled": True, "delivery_score": 500, "created_at": now - 30 * 86400}
         )  # fmt: skip
-        key = keys.new_key(keys.PROVIDER_PREFIX)
-        out.provider_keys.append(key)
-        api_keys.append(
-            {"id": key_id, "owner_kind": "provider", "owner_id": pid,
-             "key_hash": keys.key_hash(secret, key), "hint": keys.hint(key),
-             "created_at": now - 30 * 86400}
-        )  # fmt: skip
-        key_id += 1
+        out.provider_keys.append(issue_key("provider", keys.PROVIDER_PREFIX, pid))
         account_id += 1
     provider_key = dict(zip(provider_ids, out.provider_keys, strict=True))
 

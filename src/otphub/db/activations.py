@@ -9,9 +9,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Select, Update, bindparam, func, insert, select, text, update
-from sqlalchemy.dialects import postgresql, sqlite
 
-from otphub.db.engine import Conn
+from otphub.db.engine import Conn, insert_or_nothing
 from otphub.db.schema import activations, numbers, sms
 from otphub.domain.activation import LIVE_STATES, Snapshot, State
 
@@ -196,10 +195,10 @@ _NUMBER_OF_PROVIDER = select(numbers.c.id).where(
     numbers.c.provider_id == bindparam("provider_id"), numbers.c.phone == bindparam("phone")
 )
 _STORE_SMS = {
-    is_sqlite: (sqlite.insert if is_sqlite else postgresql.insert)(sms)
-    .on_conflict_do_nothing(index_elements=["provider_id", "provider_sms_id"])
-    .returning(sms.c.id)
-    for is_sqlite in (True, False)
+    is_sqlite: statement.returning(sms.c.id)
+    for is_sqlite, statement in insert_or_nothing(
+        sms, conflict_on=["provider_id", "provider_sms_id"]
+    ).items()
 }
 _MATCH_SMS = (
     update(sms)

@@ -36,10 +36,13 @@ from sqlalchemy import (
     CursorResult,
     Engine,
     Executable,
+    Insert,
     Select,
+    Table,
     create_engine,
     event,
 )
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.pool import QueuePool
@@ -87,6 +90,17 @@ class Database(Protocol):
         long reads (the stock count)."""
 
     async def dispose(self) -> None: ...
+
+
+def insert_or_nothing(table: Table, *, conflict_on: list[str]) -> dict[bool, Insert]:
+    """``INSERT ... ON CONFLICT (conflict_on) DO NOTHING`` for each dialect, keyed by
+    ``is_sqlite``: the two dialects spell it with their own ``insert``."""
+    return {
+        is_sqlite: (sqlite.insert if is_sqlite else postgresql.insert)(
+            table
+        ).on_conflict_do_nothing(index_elements=conflict_on)
+        for is_sqlite in (True, False)
+    }
 
 
 def async_url(url: str) -> str:

@@ -9,9 +9,8 @@ processes asking at once exactly one gets ``True``.
 from __future__ import annotations
 
 from sqlalchemy import bindparam, update
-from sqlalchemy.dialects import postgresql, sqlite
 
-from otphub.db.engine import Conn
+from otphub.db.engine import Conn, insert_or_nothing
 from otphub.db.schema import schedules
 
 _CLAIM = (
@@ -22,10 +21,8 @@ _CLAIM = (
 # The job's first turn: whoever inserts its row. A concurrent insert waits for the first
 # one's transaction and then does nothing.
 _FIRST = {
-    is_sqlite: (sqlite.insert if is_sqlite else postgresql.insert)(schedules)
-    .values(name=bindparam("job"), next_run_at=bindparam("next_run"))
-    .on_conflict_do_nothing(index_elements=["name"])
-    for is_sqlite in (True, False)
+    is_sqlite: statement.values(name=bindparam("job"), next_run_at=bindparam("next_run"))
+    for is_sqlite, statement in insert_or_nothing(schedules, conflict_on=["name"]).items()
 }
 
 

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-from sqlalchemy import BigInteger, Select, and_, bindparam, insert, select, update
+from sqlalchemy import BigInteger, ColumnElement, Select, and_, bindparam, insert, select, update
 
 from otphub.db import ledger
 from otphub.db.activations import ACTIVATION_COLUMNS, Activation
@@ -251,11 +251,18 @@ _KEY_COLUMNS = (
     customers.c.rate_limit,
 )
 _KEY_WIDTH = len(_KEY_COLUMNS)
-_VALID_KEY = (
-    api_keys.c.key_hash == bindparam("digest"),
-    api_keys.c.owner_kind == "customer",
-    api_keys.c.revoked_at.is_(None),
-)
+
+
+def _valid_key(kind: OwnerKind) -> tuple[ColumnElement[bool], ...]:
+    """The unrevoked key of this kind whose hash is bound as ``digest``."""
+    return (
+        api_keys.c.key_hash == bindparam("digest"),
+        api_keys.c.owner_kind == kind,
+        api_keys.c.revoked_at.is_(None),
+    )
+
+
+_VALID_KEY = _valid_key("customer")
 _CUSTOMER_BY_KEY = (
     select(*_KEY_COLUMNS).join(customers, customers.c.id == api_keys.c.owner_id).where(*_VALID_KEY)
 )
@@ -318,11 +325,7 @@ async def authenticate_provider(rt: Runtime, key: str | None) -> Provider:
 _PROVIDER_BY_KEY = (
     select(providers.c.id, providers.c.account_id, providers.c.enabled)
     .join(api_keys, api_keys.c.owner_id == providers.c.id)
-    .where(
-        api_keys.c.key_hash == bindparam("digest"),
-        api_keys.c.owner_kind == "provider",
-        api_keys.c.revoked_at.is_(None),
-    )
+    .where(*_valid_key("provider"))
 )
 
 
