@@ -9,12 +9,22 @@ from __future__ import annotations
 
 import functools
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, generate_latest
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    disable_created_metrics,
+    generate_latest,
+)
 from sqlalchemy import func, select
 
 from otphub.db.activations import IS_LIVE
 from otphub.db.engine import Conn
 from otphub.db.schema import activations, journal, numbers
+
+# The `_created` series (a start timestamp per label set) double the scrape for no use:
+# Prometheus derives resets from the counters themselves.
+disable_created_metrics()
 
 REGISTRY = CollectorRegistry()
 
