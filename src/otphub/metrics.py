@@ -104,9 +104,9 @@ def requests_of(action: str, answer: str) -> Counter:
     return REQUESTS.labels(action, answer)
 
 
-def answer_label(body: str) -> str:
+def answer_label(body: bytes) -> str:
     """The answer word of a customer-API body, for a bounded label: ``STATUS_OK:123`` ->
     ``STATUS_OK``, JSON -> ``json``."""
-    if body.startswith(("{", "[")):
+    if body.startswith((b"{", b"[")):
         return "json"
-    return body.split(":", 1)[0][:32]
+    return body.split(b":", 1)[0][:32].decode(errors="replace")

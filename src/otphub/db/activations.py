@@ -5,8 +5,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import Select, Update, bindparam, func, insert, select, text, update
 
@@ -23,8 +22,11 @@ IS_LIVE = text("activations.state IN ('waiting', 'code', 'retry')")
 IS_FINISHED = text("activations.state = 'finished'")
 
 
-@dataclass(frozen=True, slots=True)
-class Activation:
+class Activation(NamedTuple):
+    """One activation as read. A named tuple rather than a frozen dataclass: as immutable,
+    and built from a row several times faster (a frozen dataclass sets each of its 17
+    fields through ``object.__setattr__``), which counts on every status poll."""
+
     id: int
     customer_id: int
     provider_id: int
@@ -50,35 +52,16 @@ class Activation:
     @classmethod
     def from_row(cls, row: Sequence[Any]) -> Activation:
         """From a row of ``ACTIVATION_COLUMNS``, read by position (works for raw driver tuples)."""
-        # Positional, and the state converted in place: this runs on every status poll.
         values = list(row)
-        if len(values) != len(_FIELDS):
-            raise ValueError(f"an activation row has {len(_FIELDS)} columns, not {len(values)}")
-        values[_STATE] = State(values[_STATE])
-        return cls(*values)
+        if len(values) != len(cls._fields):
+            raise ValueError(f"an activation row has {len(cls._fields)} columns, not {len(values)}")
+        values[_STATE] = _STATES[values[_STATE]]
+        return cls._make(values)
 
 
-_FIELDS = (
-    "id",
-    "customer_id",
-    "provider_id",
-    "number_id",
-    "service",
-    "country_id",
-    "operator",
-    "phone",
-    "price",
-    "payout",
-    "state",
-    "code",
-    "sms_text",
-    "sms_at",
-    "created_at",
-    "expires_at",
-    "ended_at",
-)
-_STATE = _FIELDS.index("state")
-ACTIVATION_COLUMNS = tuple(activations.c[name] for name in _FIELDS)
+_STATE = Activation._fields.index("state")
+_STATES = {state.value: state for state in State}
+ACTIVATION_COLUMNS = tuple(activations.c[name] for name in Activation._fields)
 
 # The status poll's statement, built once (see Database.one).
 OF_CUSTOMER = select(*ACTIVATION_COLUMNS).where(

@@ -12,7 +12,7 @@ anyone act as a customer or provider.
 
 from __future__ import annotations
 
-import hashlib
+import functools
 import hmac
 import re
 import secrets
@@ -55,7 +55,17 @@ def looks_like_key(key: str, prefix: str) -> bool:
 
 
 def key_hash(secret: bytes, key: str) -> str:
-    return hmac.new(secret, key.encode(), hashlib.sha256).hexdigest()
+    return hmac.digest(secret, key.encode(), "sha256").hex()
+
+
+@functools.lru_cache(maxsize=4096)
+def presented_digest(secret: bytes, key: str, prefix: str) -> str | None:
+    """``key_hash`` of a presented key, or ``None`` if it cannot be a key of this kind
+    (``looks_like_key``). Every request presents a key, most of them the same few again and
+    again: the checks and the HMAC cost more than the lookup that follows, so their result
+    is kept. This is a pure function of its arguments (whether the key is still valid is
+    always the database's answer), and the cache is bounded."""
+    return key_hash(secret, key) if looks_like_key(key, prefix) else None
 
 
 def hint(key: str) -> str:

@@ -263,10 +263,11 @@ async def endpoint(request: Request) -> Response:
     except Exception:
         log.warning("unreadable_request_body")
         params = {}
-    ip = request.client.host if request.client else "-"
+    client = request.scope.get("client")
+    ip = client[0] if client else "-"
     response = await handle(rt, params, limiter=limiter, ip=ip)
     action = _action_label(params)
-    answer = metrics.answer_label(bytes(response.body).decode(errors="replace"))
+    answer = metrics.answer_label(bytes(response.body))
     metrics.requests_of(action, answer).inc()
     if rt.settings.log_requests:
         # Never the query string or the key: this protocol carries keys in URLs.

@@ -137,9 +137,13 @@ class BodyLimit:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        declared = _content_length(scope)
+        declared, chunked = _framing(scope)
         if declared is not None and declared > self.max_body:
             await _too_large(send, scope)
+            return
+        if not declared and not chunked:
+            # No body at all (a GET, as most requests are): nothing to buffer.
+            await self.app(scope, receive, send)
             return
         chunks: list[bytes] = []
         size = 0
@@ -169,14 +173,20 @@ class BodyLimit:
         await self.app(scope, replay, send)
 
 
-def _content_length(scope: dict[str, Any]) -> int | None:
+def _framing(scope: dict[str, Any]) -> tuple[int | None, bool]:
+    """The declared Content-Length (``None``: absent or unreadable) and whether a
+    Transfer-Encoding is given (the body then comes in chunks of unknown total)."""
+    declared: int | None = None
+    chunked = False
     for name, value in scope.get("headers", []):
         if name == b"content-length":
             try:
-                return int(value)
+                declared = int(value)
             except ValueError:
-                return None
-    return None
+                chunked = True  # unreadable: read what comes, within the limit
+        elif name == b"transfer-encoding":
+            chunked = True
+    return declared, chunked
 
 
 async def _too_large(send: Any, scope: Any) -> None:

@@ -218,11 +218,15 @@ async def authenticate_polling(
 async def _authenticate(
     rt: Runtime, api_key: str | None, statement: Select[Any], params: dict[str, Any]
 ) -> tuple[Customer, tuple[Any, ...]]:
+    """``params``: the statement's other parameters, in a dict of the caller's own, to
+    which the key's digest is added."""
     if api_key is None:
         raise errors.NoKey()
-    if not keys.looks_like_key(api_key, keys.CUSTOMER_PREFIX):
+    digest = keys.presented_digest(rt.secret, api_key, keys.CUSTOMER_PREFIX)
+    if digest is None:
         raise errors.BadKey()
-    found = await rt.db.one(statement, {**params, "digest": keys.key_hash(rt.secret, api_key)})
+    params["digest"] = digest
+    found = await rt.db.one(statement, params)
     if found is None:
         raise errors.BadKey()
     row = tuple(found)
@@ -311,9 +315,10 @@ async def add_provider(rt: Runtime, *, name: str) -> NewProvider:
 
 
 async def authenticate_provider(rt: Runtime, key: str | None) -> Provider:
-    if not key or not keys.looks_like_key(key, keys.PROVIDER_PREFIX):
+    digest = keys.presented_digest(rt.secret, key, keys.PROVIDER_PREFIX) if key else None
+    if digest is None:
         raise errors.SupplierError("bad key", http_status=401)
-    row = await rt.db.one(_PROVIDER_BY_KEY, {"digest": keys.key_hash(rt.secret, key)})
+    row = await rt.db.one(_PROVIDER_BY_KEY, {"digest": digest})
     if row is None:
         raise errors.SupplierError("bad key", http_status=401)
     provider_id, account_id, enabled = row
