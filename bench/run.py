@@ -681,7 +681,7 @@ def bench_database(
     result["src"] = src_state()
     port = free_port()
     base_url = f"http://127.0.0.1:{port}"
-    server_env = {**env, **SERVER_OVERRIDES}
+    server_env = {**env, **SERVER_OVERRIDES, **args.server_env}
     server = Server(
         "otphub",
         [PYTHON, "-m", "otphub", "serve", "--port", str(port), "--workers", "1"],
@@ -951,6 +951,13 @@ def main() -> int:
         help=f"an admin connection; the bench creates and drops {PG_DATABASE}",
     )
     parser.add_argument("--keep", action="store_true", help="keep the databases afterwards")
+    parser.add_argument(
+        "--server-env",
+        action="append",
+        default=[],
+        metavar="OTPHUB_NAME=VALUE",
+        help="a setting for the OTPHub server, e.g. OTPHUB_LOG_REQUESTS=all (repeatable)",
+    )
     parser.add_argument("--only", nargs="*", help="scenario keys (for development)")
     parser.add_argument("--results", type=Path, default=RESULTS)
     parser.add_argument(
@@ -965,6 +972,13 @@ def main() -> int:
         help="record the server with py-spy during each scenario (slows it down)",
     )
     args = parser.parse_args()
+    server_env: dict[str, str] = {}
+    for item in args.server_env:
+        name, equals, value = item.partition("=")
+        if not equals or not name.startswith("OTPHUB_"):
+            sys.exit(f"bench: --server-env wants OTPHUB_NAME=VALUE, not {item!r}")
+        server_env[name] = value
+    args.server_env = server_env
     if shutil.which("wrk") is None:
         sys.exit("bench: wrk is missing (apt-get install wrk, or use `make bench`)")
     if args.scale < 1:
@@ -986,8 +1000,9 @@ def main() -> int:
         "machine": machine(),
         "server": {
             "command": ".venv/bin/python -m otphub serve --port P --workers 1",
-            "settings": "OTPHub defaults (request logs on, sweeper on, SQLite synchronous=NORMAL)"
-            " except " + ", ".join(f"{k}={v}" for k, v in SERVER_OVERRIDES.items()),
+            "settings": "OTPHub defaults (request logs except answered status polls, sweeper "
+            "on, SQLite synchronous=NORMAL) except "
+            + ", ".join(f"{k}={v}" for k, v in {**SERVER_OVERRIDES, **args.server_env}.items()),
         },
         "wrk": {
             "duration_s": args.duration,

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import secrets
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -15,6 +16,12 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from otphub.domain.money import Currency, currency
 
 DEFAULT_DATABASE_URL = "sqlite:///var/otphub.db"
+
+RequestLogs = Literal["all", "except_polls", "none"]
+_REQUEST_LOG_ALIASES = {
+    **dict.fromkeys(("true", "1", "yes", "on"), "all"),
+    **dict.fromkeys(("false", "0", "no", "off"), "none"),
+}
 
 
 class Settings(BaseSettings):
@@ -28,8 +35,10 @@ class Settings(BaseSettings):
     max_live_activations: int = Field(default=0, ge=0)
     # failed authentications (BAD_KEY, a bad provider key) per client address per minute
     auth_failures_per_minute: int = Field(default=60, ge=0)
-    # one log line per customer-API request and SMS push (keys and texts never logged)
-    log_requests: bool = True
+    # Which customer-API requests and SMS pushes get a log line (keys and texts never):
+    # "all"; "except_polls", all but status polls answered with a status (every client
+    # repeats them every few seconds; /metrics counts them); "none".
+    log_requests: RequestLogs = "except_polls"
     secret: str = ""
     # Seconds a process reuses its count of the stock for getPrices and similar; 0 = count
     # on every request.
@@ -47,6 +56,17 @@ class Settings(BaseSettings):
     def _known_currency(cls, value: str) -> str:
         currency(value)
         return value.upper()
+
+    @field_validator("log_requests", mode="before")
+    @classmethod
+    def _request_logs(cls, value: object) -> object:
+        # Earlier versions took a boolean: true meant every request, false none.
+        if isinstance(value, bool):
+            return "all" if value else "none"
+        if isinstance(value, str):
+            word = value.strip().lower().replace("-", "_")
+            return _REQUEST_LOG_ALIASES.get(word, word)
+        return value
 
     @field_validator("sqlite_synchronous")
     @classmethod

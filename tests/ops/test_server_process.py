@@ -39,6 +39,7 @@ class Deployment:
             "OTPHUB_DATABASE_URL": url,
             "OTPHUB_SECRET": "process-test-secret",
             "OTPHUB_LOG_LEVEL": "debug",
+            "OTPHUB_LOG_REQUESTS": "all",
             "OTPHUB_EARLY_CANCEL": "0",
         }
 

@@ -121,7 +121,7 @@ async def push_sms(request: Request) -> Response:
         )
     except errors.SupplierError as refusal:
         metrics.SMS_PUSHES.labels("refused").inc()
-        if rt.settings.log_requests:
+        if rt.settings.log_requests != "none":
             log.info("sms_push_refused", status=refusal.http_status, reason=str(refusal), ip=ip)
         return _error(str(refusal), refusal.http_status)
     except Exception:
@@ -135,7 +135,7 @@ async def push_sms(request: Request) -> Response:
         else "unmatched"
     )
     metrics.SMS_PUSHES.labels(outcome).inc()
-    if rt.settings.log_requests:
+    if rt.settings.log_requests != "none":
         # Never the text or the code: they are one-time passwords.
         log.info("sms_push", provider=provider.id, outcome=outcome, ip=ip)
     log.debug(

@@ -16,6 +16,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from otphub import metrics
+from otphub.config import RequestLogs
 from otphub.db.activations import Activation
 from otphub.domain import errors
 from otphub.domain.activation import State, status_answer
@@ -252,6 +253,21 @@ def _action_label(params: Params) -> str:
     return action if action in ACTIONS or action in POLLS else "other"
 
 
+def _logged(setting: RequestLogs, action: str, answer: str) -> bool:
+    """Whether a request gets a log line. ``except_polls`` leaves out the status polls
+    answered with a status: they are most of the traffic (each client repeats them every
+    few seconds), each says nothing a later request will not say, and ``/metrics`` counts
+    them. A poll refused (a bad key, no such activation) is still logged."""
+    if setting == "all":
+        return True
+    if setting == "none":
+        return False
+    return not (action in POLLS and answer.startswith(_POLL_STATUSES))
+
+
+_POLL_STATUSES = ("STATUS_", "FULL_SMS", "json")
+
+
 async def endpoint(request: Request) -> Response:
     rt: Runtime = request.app.state.runtime
     limiter: Limiter = request.app.state.limiter
@@ -269,7 +285,7 @@ async def endpoint(request: Request) -> Response:
     action = _action_label(params)
     answer = metrics.answer_label(bytes(response.body))
     metrics.requests_of(action, answer).inc()
-    if rt.settings.log_requests:
+    if _logged(rt.settings.log_requests, action, answer):
         # Never the query string or the key: this protocol carries keys in URLs.
         log.info(
             "request",
