@@ -136,6 +136,22 @@ def test_trailing_slash_is_never_redirected(hub: Hub) -> None:
     assert _exact(response) == "ACCESS_BALANCE:100.00"
 
 
+def test_other_methods_and_paths_go_through_the_router(hub: Hub) -> None:
+    """GET and POST on the handler take a shortcut past Starlette's router (see
+    ``otphub.http.shortcut``); everything else must still be answered by the router."""
+    key = hub.customer("100.00")
+    params = {"api_key": key, "action": "getBalance"}
+    for path in (PATH, "/handler_api.php"):
+        assert _exact(hub.http.get(path, params=params)) == "ACCESS_BALANCE:100.00"
+        assert _exact(hub.http.post(path, data=params)) == "ACCESS_BALANCE:100.00"
+        assert hub.http.put(path, params=params).status_code == 405
+        assert hub.http.delete(path, params=params).status_code == 405
+        head = hub.http.head(path, params=params)
+        assert head.status_code == 200 and head.content == b""
+    assert hub.http.get("/stubs/handler_api.phpx", params=params).status_code == 404
+    assert hub.http.get("/healthz").text == "OK"
+
+
 # ---------------------------------------------------------------- parameters
 
 

@@ -21,6 +21,7 @@ from otphub import metrics
 from otphub.http import agent, customer_api
 from otphub.http.answers import text
 from otphub.http.limits import BodyLimit, Limiter
+from otphub.http.shortcut import Shortcut
 from otphub.services.runtime import Runtime
 from otphub.workers.sweeper import run_sweeper
 
@@ -85,15 +86,19 @@ def create_app(
             if manage_runtime:
                 await rt.close()
 
+    customer_paths = ("/stubs/handler_api.php", "/handler_api.php")
     routes = [
-        Route("/stubs/handler_api.php", customer_api.endpoint, methods=["GET", "POST"]),
-        Route("/handler_api.php", customer_api.endpoint, methods=["GET", "POST"]),
+        *(Route(path, customer_api.endpoint, methods=["GET", "POST"]) for path in customer_paths),
         Route("/agent/api/sms", agent.push_sms, methods=["POST"]),
         Route("/healthz", healthz, methods=["GET"]),
         Route("/readyz", readyz, methods=["GET"]),
         Route("/metrics", metrics_endpoint, methods=["GET"]),
     ]
-    app = Starlette(routes=routes, lifespan=lifespan, middleware=[Middleware(BodyLimit)])
+    middleware = [
+        Middleware(BodyLimit),
+        Middleware(Shortcut, paths=customer_paths, endpoint=customer_api.endpoint),
+    ]
+    app = Starlette(routes=routes, lifespan=lifespan, middleware=middleware)
     # Clients of this protocol do not follow redirects: never answer one.
     app.router.redirect_slashes = False
     app.state.runtime = rt
