@@ -22,7 +22,7 @@ from sqlalchemy import false, func, insert, select, text, true, update
 from otphub.db import inventory, ledger
 from otphub.db.activations import LIVE
 from otphub.db.engine import Conn as AsyncConnection
-from otphub.db.engine import SQLiteDatabase, SyncConn
+from otphub.db.engine import HotStatements, SQLiteDatabase, SyncConn
 from otphub.db.schema import accounts, activations, customers, journal, numbers, sms
 from otphub.services import accounts as account_service
 from tests.support import Hub
@@ -435,7 +435,7 @@ def unserialised_writes(hub: Hub) -> Iterator[None]:
         # The driver runs in autocommit mode (OTPHub emits BEGIN itself): without it,
         # every statement is its own transaction.
         with engine.connect() as conn:
-            yield SyncConn(conn)
+            yield SyncConn(conn, HotStatements(engine.dialect))
 
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(db, "write", write)

@@ -7,9 +7,9 @@ import functools
 from collections.abc import Iterable, Sequence
 from typing import Any, NamedTuple
 
-from sqlalchemy import Select, Update, bindparam, func, insert, select, text, update
+from sqlalchemy import Select, Update, bindparam, func, insert, or_, select, text, update
 
-from otphub.db.engine import Conn, insert_or_nothing
+from otphub.db.engine import Conn, insert_or_nothing, run
 from otphub.db.schema import activations, numbers, sms
 from otphub.domain.activation import LIVE_STATES, Snapshot, State
 
@@ -83,12 +83,11 @@ _INSERT = insert(activations).returning(activations.c.id)
 
 
 async def insert_activation(conn: Conn, **values: object) -> int:
-    result = await conn.execute(_INSERT, values)
-    return int(result.scalar_one())
+    return int((await run(conn, _INSERT, values)).scalar_one())
 
 
 async def order_exists(conn: Conn, *, customer_id: int, order_id: str) -> bool:
-    found = await conn.execute(_ORDER_EXISTS, {"customer_id": customer_id, "order_id": order_id})
+    found = await run(conn, _ORDER_EXISTS, {"customer_id": customer_id, "order_id": order_id})
     return found.first() is not None
 
 
@@ -103,7 +102,7 @@ async def get(
     """One activation; with ``customer_id``, only if it belongs to that customer, so that
     another customer's id looks exactly like a missing one."""
     query = _get_statement(customer_id is not None, for_update, skip_locked)
-    row = (await conn.execute(query, {"id": activation_id, "customer_id": customer_id})).first()
+    row = (await run(conn, query, {"id": activation_id, "customer_id": customer_id})).first()
     return Activation.from_row(row) if row is not None else None
 
 
@@ -129,16 +128,21 @@ async def move(
 ) -> bool:
     """Compare-and-set the state; ``False`` when the activation was no longer in ``leaving``."""
     statement = _move_statement(tuple(s.value for s in leaving), to.value)
-    result = await conn.execute(statement, {"activation_id": activation_id, **values})
+    result = await run(conn, statement, {"activation_id": activation_id, **values})
     return result.rowcount == 1
 
 
 @functools.lru_cache(maxsize=64)
 def _move_statement(leaving: tuple[str, ...], to: str) -> Update:
     # The other changed columns come with the parameters (SQLAlchemy adds a SET for each).
+    # One equality per state rather than IN: an IN list is expanded at every execution,
+    # which keeps the statement off the driver's direct path (see engine.run).
     return (
         update(activations)
-        .where(activations.c.id == bindparam("activation_id"), activations.c.state.in_(leaving))
+        .where(
+            activations.c.id == bindparam("activation_id"),
+            or_(*(activations.c.state == state for state in leaving)),
+        )
         .values(state=to)
     )
 
@@ -164,7 +168,7 @@ async def overdue(conn: Conn, *, now: int, limit: int) -> list[int]:
 
 
 async def live_on_number(conn: Conn, number_id: int) -> Activation | None:
-    row = (await conn.execute(_LIVE_ON_NUMBER, {"number_id": number_id})).first()
+    row = (await run(conn, _LIVE_ON_NUMBER, {"number_id": number_id})).first()
     return Activation.from_row(row) if row is not None else None
 
 
@@ -200,8 +204,8 @@ _ORDER_EXISTS = select(activations.c.id).where(
 
 
 async def number_of_provider(conn: Conn, *, provider_id: int, phone: str) -> int | None:
-    found = await conn.execute(_NUMBER_OF_PROVIDER, {"provider_id": provider_id, "phone": phone})
-    value = found.scalar_one_or_none()
+    found = await run(conn, _NUMBER_OF_PROVIDER, {"provider_id": provider_id, "phone": phone})
+    value = found.scalar()
     return int(value) if value is not None else None
 
 
@@ -227,18 +231,16 @@ async def store_sms(
         "code": code,
         "received_at": now,
     }
-    result = await conn.execute(_STORE_SMS[is_sqlite], values)
-    value = result.scalar_one_or_none()
+    value = (await run(conn, _STORE_SMS[is_sqlite], values)).scalar()
     return int(value) if value is not None else None
 
 
 async def match_sms(conn: Conn, *, sms_id: int, activation_id: int) -> None:
-    await conn.execute(_MATCH_SMS, {"sms_id": sms_id, "matched_activation_id": activation_id})
+    await run(conn, _MATCH_SMS, {"sms_id": sms_id, "matched_activation_id": activation_id})
 
 
 async def count_live(conn: Conn, customer_id: int) -> int:
-    found = await conn.execute(_COUNT_LIVE, {"customer_id": customer_id})
-    return int(found.scalar_one())
+    return int((await run(conn, _COUNT_LIVE, {"customer_id": customer_id})).scalar_one())
 
 
 async def awaiting_sms(

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 from sqlalchemy import BigInteger, bindparam, insert, select, update
 
-from otphub.db.engine import Conn
+from otphub.db.engine import Conn, run
 from otphub.db.schema import accounts, journal
 
 
@@ -86,7 +86,8 @@ async def _post(
     resolves_id: int | None = None,
     note: str | None = None,
 ) -> int:
-    result = await conn.execute(
+    result = await run(
+        conn,
         _POST,
         {
             "kind": kind.value,
@@ -133,14 +134,14 @@ async def top_up(
     await _post(
         conn, kind=Kind.TOPUP, debit=system.external, credit=account_id, amount=amount, now=now
     )
-    await conn.execute(_CREDIT, {"account_id": account_id, "amount": amount})
+    await run(conn, _CREDIT, {"account_id": account_id, "amount": amount})
 
 
 async def lock_wallet(conn: Conn, account_id: int) -> None:
     """Take the wallet's row lock (PostgreSQL; SQLite's write lock already covers it), so
     that one customer's purchases run one after another: the orderId and live-activation
     checks that precede the hold then see every earlier purchase."""
-    await conn.execute(_LOCK_WALLET, {"account_id": account_id})
+    await run(conn, _LOCK_WALLET, {"account_id": account_id})
 
 
 async def place_hold(
@@ -157,7 +158,7 @@ async def place_hold(
     The check and the reservation are one statement, so two purchases racing for the
     last money cannot both pass.
     """
-    reserved = await conn.execute(_RESERVE, {"account_id": account_id, "amount": amount})
+    reserved = await run(conn, _RESERVE, {"account_id": account_id, "amount": amount})
     if reserved.rowcount != 1:
         return None
     return await _post(
@@ -180,10 +181,10 @@ class Hold:
 
 
 async def hold_of_activation(conn: Conn, activation_id: int) -> Hold:
-    row = (await conn.execute(_HOLD_OF_ACTIVATION, {"activation_id": activation_id})).one()
-    return Hold(
-        id=row.id, account_id=row.debit_account_id, amount=row.amount, activation_id=activation_id
-    )
+    hold_id, account_id, amount = (
+        await run(conn, _HOLD_OF_ACTIVATION, {"activation_id": activation_id})
+    ).one()
+    return Hold(id=hold_id, account_id=account_id, amount=amount, activation_id=activation_id)
 
 
 async def capture(
@@ -210,7 +211,7 @@ async def capture(
         activation_id=hold.activation_id,
         resolves_id=hold.id,
     )
-    await conn.execute(_SETTLE, {"account_id": hold.account_id, "amount": hold.amount})
+    await run(conn, _SETTLE, {"account_id": hold.account_id, "amount": hold.amount})
     if payout > 0:
         await _post(
             conn,
@@ -221,7 +222,7 @@ async def capture(
             now=now,
             activation_id=hold.activation_id,
         )
-        await conn.execute(_CREDIT, {"account_id": provider_account_id, "amount": payout})
+        await run(conn, _CREDIT, {"account_id": provider_account_id, "amount": payout})
 
 
 async def release(conn: Conn, *, system: SystemAccounts, hold: Hold, now: int) -> None:
@@ -236,9 +237,8 @@ async def release(conn: Conn, *, system: SystemAccounts, hold: Hold, now: int) -
         activation_id=hold.activation_id,
         resolves_id=hold.id,
     )
-    await conn.execute(_UNRESERVE, {"account_id": hold.account_id, "amount": hold.amount})
+    await run(conn, _UNRESERVE, {"account_id": hold.account_id, "amount": hold.amount})
 
 
 async def available(conn: Conn, account_id: int) -> int:
-    row = (await conn.execute(_AVAILABLE, {"account_id": account_id})).scalar_one()
-    return int(row)
+    return int((await run(conn, _AVAILABLE, {"account_id": account_id})).scalar_one())
