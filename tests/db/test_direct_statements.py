@@ -20,6 +20,7 @@ from sqlalchemy import (
     String,
     Table,
     bindparam,
+    event,
     false,
     insert,
     select,
@@ -143,3 +144,30 @@ def test_statements_the_driver_alone_would_get_wrong_are_left_to_sqlalchemy(
     statement: Any, params: dict[str, Any]
 ) -> None:
     assert prepared(statement, params) is None
+
+
+def test_statement_listeners_see_every_statement(database_url: str) -> None:
+    """Instrumentation on SQLAlchemy's statement events (and the outage tests) must see the
+    statements that otherwise go straight to the driver."""
+    seen: list[str] = []
+
+    async def scenario() -> None:
+        db = open_database(database_url)
+        engine: Any = getattr(db, "engine")  # noqa: B009
+        target = getattr(engine, "sync_engine", engine)
+
+        def listener(*args: Any) -> None:
+            seen.append(" ".join(str(args[2]).split()))
+
+        event.listen(target, "before_cursor_execute", listener)
+        try:
+            async with db.write() as conn:
+                await run(conn, _INSERT, {"name": "watched", "next_run_at": 5})
+                await run(conn, _SELECT, {"name": "watched"})
+        finally:
+            event.remove(target, "before_cursor_execute", listener)
+            await db.dispose()
+
+    asyncio.run(scenario())
+    assert any(s.startswith("INSERT INTO schedules") for s in seen), seen
+    assert any(s.startswith("SELECT schedules.name") for s in seen), seen

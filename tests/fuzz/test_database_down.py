@@ -16,9 +16,12 @@ How the database goes away:
   SQLAlchemy offers: while down, every statement the engine sends (BEGIN included) raises
   ``sqlite3.OperationalError("disk I/O error")`` from a ``before_cursor_execute`` listener,
   which takes the real error path (SQLAlchemy wraps it as ``OperationalError``; BEGIN,
-  COMMIT and ROLLBACK fail too, as on a dead disk; the pool's reset rolls back). The hot
-  path (``Database.one``, one SELECT sent straight to the driver, past SQLAlchemy's events)
-  is wrapped on the deployment's Database instance to fail the same way.
+  COMMIT and ROLLBACK fail too, as on a dead disk; a writer connection in doubt is
+  dropped). While such a listener is installed, the write paths' statements and BEGIN,
+  COMMIT, ROLLBACK go through SQLAlchemy instead of straight to the driver
+  (``engine.observed``), so the listener sees every one. The hot path (``Database.one``,
+  one SELECT sent straight to the driver, past SQLAlchemy's events) is wrapped on the
+  deployment's Database instance to fail the same way.
 
 Besides a plain outage, ``test_interrupted_anywhere`` takes the database away right before
 each statement, in turn, of a purchase, a cancel (refund), a finish (capture) and an SMS
