@@ -171,3 +171,15 @@ def test_statement_listeners_see_every_statement(database_url: str) -> None:
     asyncio.run(scenario())
     assert any(s.startswith("INSERT INTO schedules") for s in seen), seen
     assert any(s.startswith("SELECT schedules.name") for s in seen), seen
+
+
+def test_the_prepared_statements_cache_is_bounded() -> None:
+    """A client chooses part of a purchase statement's shape (how many phone prefixes it
+    excludes): the cache of prepared statements must not grow with them."""
+    from otphub.db import engine
+
+    hot = HotStatements(_DIALECT)
+    for n in range(engine._MAX_PREPARED + 10):
+        statement = select(_things.c.id).where(_things.c.name == bindparam(f"p{n}"))
+        assert hot.prepare(statement, {f"p{n}": "x"}) is not None
+    assert len(hot._prepared) <= engine._MAX_PREPARED

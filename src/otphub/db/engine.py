@@ -1,6 +1,8 @@
 """Engines per dialect, and the two kinds of transaction every use case opens.
 
-Use cases see one interface, ``Conn``: ``await conn.execute(statement)``. Behind it:
+Use cases see one interface, ``Conn``: ``await conn.execute(statement)``, or
+``await run(conn, statement, params)`` for the statements of the busy write paths (rows
+read by position). Behind it:
 
 PostgreSQL: SQLAlchemy's asyncio engine on asyncpg; READ COMMITTED, with row locks and
 ``SKIP LOCKED`` in the statements that need them (see ``inventory.py``).
@@ -9,10 +11,13 @@ SQLite: the standard library's driver, called directly on the event loop. A SQLi
 statement is a function call into a file the OS has cached: microseconds, never a network
 wait. Handing each one to a thread (aiosqlite) cost ~0.4 ms of hand-offs per statement,
 more than the statement itself. What could block is waiting for the write lock, so that
-wait is done asynchronously: writers first queue on an asyncio lock inside the process,
-then ``BEGIN IMMEDIATE`` (the write lock up front, so a transaction never fails to upgrade
-halfway) is retried with ``asyncio.sleep`` while another process holds the lock. WAL mode
-lets readers run beside the writer.
+wait is done asynchronously: writers first queue at a gate inside the process (one
+writer connection serves them in turn), then ``BEGIN IMMEDIATE`` (the write lock up front,
+so a transaction never fails to upgrade halfway) is retried with ``asyncio.sleep`` while
+another process holds the lock. WAL mode lets readers run beside the writer. Through
+SQLAlchemy a statement cost 20 to 30 us of bookkeeping, as much as SQLite's own work, so
+the hot read (``one``), ``run``'s statements and BEGIN/COMMIT go to the driver directly,
+compiled once (``HotStatements``), whenever that gives exactly what SQLAlchemy would.
 
 SQLite's automatic WAL checkpoint runs inside the COMMIT that crosses 1,000 pages: one
 commit in about a hundred took 15 to 20 ms, with the event loop blocked all along. The
@@ -137,7 +142,8 @@ class HotStatements:
     def __init__(self, dialect: Any) -> None:
         self._dialect = dialect
         self._compiled: dict[int, tuple[str, tuple[str, ...], dict[str, Any]]] = {}
-        self._prepared: dict[tuple[int, tuple[str, ...]], _Prepared | None] = {}
+        # Each entry keeps its statement: the id in the key is then never another's.
+        self._prepared: dict[tuple[int, tuple[str, ...]], tuple[object, _Prepared | None]] = {}
         self._keep_alive: list[object] = []  # the ids above stay valid while cached
 
     def bind(
@@ -163,10 +169,14 @@ class HotStatements:
         driver alone would not do exactly what SQLAlchemy does: column defaults computed
         in Python, lists expanded into ``IN``, values converted on the way in or out."""
         key = (id(statement), tuple(sorted(params)))
-        if key not in self._prepared:
-            self._prepared[key] = _prepare(statement, key[1], self._dialect)
-            self._keep_alive.append(statement)
-        prepared = self._prepared[key]
+        entry = self._prepared.get(key)
+        if entry is None:
+            if len(self._prepared) >= _MAX_PREPARED:
+                # Statements of purchases are built per filter shape, and one part of a
+                # shape (the number of excluded prefixes) is the client's to choose.
+                self._prepared.clear()
+            entry = self._prepared[key] = (statement, _prepare(statement, key[1], self._dialect))
+        prepared = entry[1]
         if prepared is None:
             return None
         sql, names, fixed = prepared
@@ -174,6 +184,7 @@ class HotStatements:
 
 
 _Prepared = tuple[str, tuple[str, ...], dict[str, Any]]
+_MAX_PREPARED = 2048
 
 
 def _prepare(statement: Executable, keys: tuple[str, ...], dialect: Any) -> _Prepared | None:
