@@ -141,10 +141,10 @@ class HotStatements:
 
     def __init__(self, dialect: Any) -> None:
         self._dialect = dialect
-        self._compiled: dict[int, tuple[str, tuple[str, ...], dict[str, Any]]] = {}
+        self._compiled: dict[int, _Prepared] = {}
         # Each entry keeps its statement: the id in the key is then never another's.
         self._prepared: dict[tuple[int, tuple[str, ...]], tuple[object, _Prepared | None]] = {}
-        self._keep_alive: list[object] = []  # the ids above stay valid while cached
+        self._keep_alive: list[object] = []  # the ids in _compiled stay valid while cached
 
     def bind(
         self, statement: Select[Unpack[TupleAny]], params: dict[str, Any]
@@ -153,13 +153,12 @@ class HotStatements:
         if compiled is None:
             done = statement.compile(dialect=self._dialect)
             names = tuple(done.positiontup or ())
-            # Literals in the statement (owner_kind = 'customer') became parameters too.
-            fixed = {n: done.binds[n].value for n in names if not done.binds[n].required}
+            fixed = _literals(done, names)
             compiled = (str(done), names, fixed)
             self._compiled[id(statement)] = compiled
             self._keep_alive.append(statement)
         sql, names, fixed = compiled
-        return sql, [params[name] if name in params else fixed[name] for name in names]
+        return sql, _values(names, fixed, params)
 
     def prepare(
         self, statement: Executable, params: dict[str, Any]
@@ -180,10 +179,24 @@ class HotStatements:
         if prepared is None:
             return None
         sql, names, fixed = prepared
-        return sql, [params[name] if name in params else fixed[name] for name in names]
+        return sql, _values(names, fixed, params)
 
 
 _Prepared = tuple[str, tuple[str, ...], dict[str, Any]]
+
+
+def _literals(compiled: Any, names: tuple[str, ...]) -> dict[str, Any]:
+    """Literals in a statement (``owner_kind = 'customer'``, a LIMIT) became parameters of
+    their own when it was compiled: their values."""
+    return {n: compiled.binds[n].value for n in names if not compiled.binds[n].required}
+
+
+def _values(names: tuple[str, ...], fixed: dict[str, Any], params: dict[str, Any]) -> list[Any]:
+    """The positional values of a compiled statement: the caller's, else the statement's
+    own literals (a LIMIT, ``owner_kind = 'customer'``)."""
+    return [params[name] if name in params else fixed[name] for name in names]
+
+
 _MAX_PREPARED = 2048
 
 
@@ -200,7 +213,7 @@ def _prepare(statement: Executable, keys: tuple[str, ...], dialect: Any) -> _Pre
     columns = getattr(statement, "exported_columns", ())
     if any(c.type.dialect_impl(dialect).result_processor(dialect, None) for c in columns):
         return None
-    fixed = {n: done.binds[n].value for n in names if not done.binds[n].required}
+    fixed = _literals(done, names)
     return str(done), names, fixed
 
 
@@ -210,6 +223,11 @@ class Rows:
 
     rows: Sequence[Sequence[Any]]
     rowcount: int
+
+    @classmethod
+    def of(cls, result: CursorResult[Unpack[TupleAny]]) -> Rows:
+        """From a statement run through SQLAlchemy."""
+        return cls(result.all() if result.returns_rows else (), result.rowcount)
 
     def first(self) -> Sequence[Any] | None:
         return self.rows[0] if self.rows else None
@@ -234,7 +252,7 @@ async def run(conn: Conn, statement: Executable, params: dict[str, Any]) -> Rows
     if isinstance(conn, SyncConn):
         return conn.run_prepared(statement, params)
     result = await conn.execute(statement, params)
-    return Rows(result.all() if result.returns_rows else (), result.rowcount)
+    return Rows.of(result)
 
 
 # ---------------------------------------------------------------- PostgreSQL
@@ -369,7 +387,7 @@ class SyncConn:
         prepared = None if self._observed else self._hot.prepare(statement, params)
         if prepared is None:
             result = self._conn.execute(statement, params)
-            return Rows(result.all() if result.returns_rows else (), result.rowcount)
+            return Rows.of(result)
         if self._driver is None:
             self._driver = self._conn.connection.driver_connection
         cursor = self._driver.execute(*prepared)
