@@ -17,6 +17,7 @@ This module is the one the rest of ``otphub.db`` imports from: the protocols,
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Sequence
+from contextlib import AbstractAsyncContextManager
 from typing import Any, Protocol, TypeVar
 
 from sqlalchemy import CursorResult, Executable, Insert, Select, Table
@@ -77,11 +78,12 @@ class Database(Protocol):
         """The first row of one read-only statement, outside any transaction: the hot path
         (authentication, status polls). The row is read by position."""
 
-    def write(self) -> Any:
+    def write(self) -> AbstractAsyncContextManager[Conn]:
         """``async with db.write() as conn``: committed on success, rolled back otherwise."""
 
-    def read(self) -> Any:
-        """``async with db.read() as conn``: a read-only transaction."""
+    def read(self) -> AbstractAsyncContextManager[Conn]:
+        """``async with db.read() as conn``: a transaction for reading, always rolled back
+        (on both databases), so that nothing written in it by mistake is kept."""
 
     async def read_aside(self, work: Callable[[Conn], Awaitable[T]]) -> T:
         """``work`` in a read-only transaction that does not hold up other requests: for

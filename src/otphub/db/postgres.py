@@ -79,8 +79,14 @@ class PostgresDatabase:
 
     @asynccontextmanager
     async def read(self) -> AsyncIterator[Conn]:
-        async with self.engine.begin() as conn:
-            yield conn
+        # Rolled back, never committed, as on SQLite: whatever a read did by mistake is not
+        # kept. A rollback costs the same round trip as a commit.
+        async with self.engine.connect() as conn:
+            await conn.begin()
+            try:
+                yield conn
+            finally:
+                await conn.rollback()
 
     async def read_aside(self, work: Callable[[Conn], Awaitable[T]]) -> T:
         # The server does the work; this process only waits for it.
