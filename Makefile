@@ -21,11 +21,11 @@ serve: install
 	$(BIN)/otphub serve
 
 lint: install
-	$(BIN)/ruff check src tests
-	$(BIN)/ruff format --check src tests
+	$(BIN)/ruff check src tests bench
+	$(BIN)/ruff format --check src tests bench
 
 typecheck: install
-	$(BIN)/mypy --strict src
+	$(BIN)/mypy --strict src tests bench
 
 unit: install
 	$(BIN)/pytest

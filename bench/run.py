@@ -648,7 +648,7 @@ def otphub_cli(
 
 def bench_database(
     db: str, url: str, args: argparse.Namespace, shape: loader.Shape, quiet: Quiet
-) -> dict:
+) -> dict[str, Any]:
     profile_dir = args.results / "profiles" / f"{args.stamp}-{db}" if args.profile else None
     result: dict[str, Any] = {"database": db, "phases_s": {}, "runs": [], "baselines": []}
     phases = result["phases_s"]
@@ -791,7 +791,7 @@ def _fmt(value: float | None, digits: int = 1) -> str:
     return "-" if value is None else f"{value:.{digits}f}"
 
 
-def ratios(result: dict) -> dict[str, float | None]:
+def ratios(result: dict[str, Any]) -> dict[str, float | None]:
     runs = {r["key"]: r for r in result.get("runs", [])}
     base = {r["key"]: r for r in result.get("baselines", [])}
 
@@ -809,7 +809,7 @@ def ratios(result: dict) -> dict[str, float | None]:
     }
 
 
-def table(result: dict) -> str:
+def table(result: dict[str, Any]) -> str:
     db = result["database"]
     head = (
         f"{'scenario':<26} {'wrk':<17} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8} "

@@ -15,7 +15,7 @@ import shutil
 import socket
 import threading
 import uuid
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Coroutine
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
@@ -24,6 +24,7 @@ import httpx
 import uvicorn
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
+from starlette.applications import Starlette
 
 from otphub.clock import ManualClock
 from otphub.config import Settings
@@ -58,7 +59,7 @@ class SwappableApp:
     """The ASGI app the live server serves: delegates to whatever app the test installed."""
 
     def __init__(self) -> None:
-        self.app: Callable[..., Awaitable[None]] | None = None
+        self.app: Starlette | None = None
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         if scope["type"] == "lifespan":

@@ -3,17 +3,17 @@
 from __future__ import annotations
 
 import pytest
-from sqlalchemy import insert, select, text, update
+from sqlalchemy import Executable, insert, select, text, update
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from otphub.db.schema import accounts, activations, journal
 from tests.support import Hub
 
 
-def execute(hub: Hub, statement: object) -> None:
+def execute(hub: Hub, statement: Executable) -> None:
     async def run() -> None:
         async with hub.rt.db.write() as conn:
-            await conn.execute(statement)  # type: ignore[arg-type]
+            await conn.execute(statement)
 
     hub.call(run())
 

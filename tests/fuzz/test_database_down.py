@@ -70,7 +70,7 @@ class Proxy:
             probe.bind(("127.0.0.1", 0))
             self.port = probe.getsockname()[1]
         self.server: asyncio.Server | None = None
-        self.transports: set[asyncio.BaseTransport] = set()
+        self.transports: set[asyncio.WriteTransport] = set()
         self.accepted = 0
 
     def _run(self, coro: Any) -> Any:
@@ -319,7 +319,7 @@ def test_outage_and_recovery(outage: tuple[Hub, Outage]) -> None:
     free_phone = "79000000005"  # a number of the provider with no activation
 
     lost.down()
-    for action, params in [
+    requests: list[tuple[str, dict[str, object]]] = [
         ("getBalance", {}),
         ("getNumber", {"service": "tg"}),
         ("getNumberV2", {"service": "tg", "orderId": "o-1"}),
@@ -333,7 +333,8 @@ def test_outage_and_recovery(outage: tuple[Hub, Outage]) -> None:
         ("getHistory", {}),
         ("getPrices", {}),
         ("getNumbersStatus", {}),
-    ]:
+    ]
+    for action, params in requests:
         for response in customer_requests(hub, key, action=action, **params):
             assert_error_sql(response)
     # What needs no database still answers.

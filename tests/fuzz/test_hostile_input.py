@@ -32,7 +32,7 @@ import json
 import os
 import socket
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote_from_bytes, urlsplit
@@ -427,7 +427,7 @@ MAX_QUERY = 60_000  # httpx refuses URL components over 64 KiB
 
 
 def urlencoded(
-    items: list[Param | bytes], separator: bytes = b"&", limit: int | None = None
+    items: Sequence[Param | bytes], separator: bytes = b"&", limit: int | None = None
 ) -> bytes:
     """A query string or form body; bytes items are raw fragments, put in verbatim. With a
     ``limit``, the first items are dropped until it fits (the last ones are the guard)."""
@@ -500,7 +500,12 @@ class Shot:
     def send(self, hub: Hub) -> httpx.Response:
         url = httpx.URL(hub.url + self.path, query=self.query)
         return hub.http.request(
-            self.method, url, headers=list(self.headers), content=self.body, timeout=30
+            self.method,
+            url,
+            # httpx types names and values as one kind (str names it encodes as ASCII)
+            headers=[(name.encode("ascii"), value) for name, value in self.headers],
+            content=self.body,
+            timeout=30,
         )
 
 
@@ -612,13 +617,13 @@ def customer_shots(
             body_items.append(Param(b"pad", b"A" * padding, "pct"))
         query = urlencoded([*query_items, *guard], separator, MAX_QUERY)
         if mode == "post-form":
-            content_type = draw(st.sampled_from(URLENCODED_TYPES))
+            form_type = draw(st.sampled_from(URLENCODED_TYPES))
             body = urlencoded([*body_items, *junk, *guard], separator)
         else:
             boundary = b"----otphub" + uuid.uuid4().hex.encode()
-            content_type = b"multipart/form-data; boundary=" + boundary
+            form_type = b"multipart/form-data; boundary=" + boundary
             body = multipart([*body_items, *guard], boundary, files=draw(BOOLS))
-        headers.append(("Content-Type", content_type))
+        headers.append(("Content-Type", form_type))
         return Shot("POST", path, query, tuple(headers), body)
 
     return shots()
@@ -692,7 +697,7 @@ def wrong_keys(scene: Scene) -> st.SearchStrategy[str]:
 def test_customer_api_with_wrong_keys(hub: Hub) -> None:
     """Any action, any parameters, any transport, without a valid key: NO_KEY or BAD_KEY."""
     scene = stage(hub)
-    guards = st.one_of(
+    guards: st.SearchStrategy[list[tuple[str, str]]] = st.one_of(
         st.builds(lambda k, a: [("api_key", k), ("action", a)], wrong_keys(scene), texts()),
         st.builds(
             lambda k, a: [("api_key", k), ("action", a)],

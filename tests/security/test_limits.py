@@ -3,6 +3,8 @@ once a second), failed authentications per IP, request and parameter sizes."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import pytest
 
 from otphub.http.limits import Limiter
@@ -101,7 +103,7 @@ def test_bodies_queries_and_parameters_have_limits(hub: Hub) -> None:
     big_body = hub.http.post(path, content=b"a=" + b"x" * (64 * 1024))
     assert (big_body.status_code, big_body.text) == (413, "REQUEST_TOO_LARGE")
 
-    def chunks() -> object:
+    def chunks() -> Iterator[bytes]:
         for _ in range(100):
             yield b"x" * 1024
 

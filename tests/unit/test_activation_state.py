@@ -22,7 +22,7 @@ def snap(state: State) -> Snapshot:
 
 
 # (state, status) -> outcome, or the error it raises, after the early-cancel window
-TABLE = {
+TABLE: dict[tuple[State, int], Outcome | type[errors.OTPHubError]] = {
     (State.WAITING, 1): Outcome.READY,
     (State.WAITING, 3): errors.BadStatus,
     (State.WAITING, 6): errors.BadStatus,
