@@ -14,11 +14,10 @@ from typing import Annotated, NoReturn, TypeVar
 
 import typer
 from pydantic import ValidationError
-from sqlalchemy.engine import make_url
 
 from otphub.config import Settings
 from otphub.domain import errors
-from otphub.services import accounts, inventory
+from otphub.services import accounts, database, inventory
 from otphub.services import audit as audit_service
 from otphub.services.backup import backup_sqlite
 from otphub.services.runtime import Runtime, build_runtime
@@ -113,7 +112,7 @@ def init() -> None:
         return len(rt.catalog.services), len(rt.catalog.countries)
 
     service_count, country_count = run(use_case, migrate_schema=True)
-    shown = make_url(settings().database_url).render_as_string(hide_password=True)
+    shown = database.shown_url(settings().database_url)
     typer.echo(
         f"database ready: {shown} ({service_count} services, {country_count} countries)",
         err=True,

@@ -4,63 +4,25 @@ names the states it may leave, so of two racing requests exactly one wins."""
 from __future__ import annotations
 
 import functools
-from collections.abc import Iterable, Sequence
-from typing import Any, NamedTuple
+from collections.abc import Iterable
+from typing import Any
 
 from sqlalchemy import Select, Update, bindparam, func, insert, or_, select, text, update
 
-from otphub.db.engine import Conn, insert_or_nothing, run
+from otphub.db import states
+from otphub.db.engine import Conn, Database, insert_or_nothing, run
 from otphub.db.schema import activations, numbers, sms
-from otphub.domain.activation import LIVE_STATES, Snapshot, State
+from otphub.domain.activation import ENDED_STATES, LIVE_STATES, State
+from otphub.domain.activation import Activation as Activation  # read by callers from here
 
-LIVE = tuple(s.value for s in LIVE_STATES)
-# "Live", written exactly as the partial indexes' predicate. SQLite uses a partial index
-# only when the query repeats its predicate; with bound parameters (state IN (?, ?, ?)) it
-# scans the whole table instead.
-IS_LIVE = text("activations.state IN ('waiting', 'code', 'retry')")
+LIVE = states.values(LIVE_STATES)
+# "Live", written exactly as the partial indexes' predicate (see db/states.py: SQLite uses
+# a partial index only when the query repeats its predicate).
+IS_LIVE = text(states.state_in(LIVE_STATES, "activations.state"))
 # Likewise for the partial unique index on finished activations.
-IS_FINISHED = text("activations.state = 'finished'")
+IS_FINISHED = text(states.state_in({State.FINISHED}, "activations.state"))
 
 
-class Activation(NamedTuple):
-    """One activation as read. A named tuple rather than a frozen dataclass: as immutable,
-    and built from a row several times faster (a frozen dataclass sets each of its 17
-    fields through ``object.__setattr__``), which counts on every status poll."""
-
-    id: int
-    customer_id: int
-    provider_id: int
-    number_id: int
-    service: str
-    country_id: int
-    operator: str
-    phone: str
-    price: int
-    payout: int
-    state: State
-    code: str | None
-    sms_text: str | None
-    sms_at: int | None
-    created_at: int
-    expires_at: int
-    ended_at: int | None
-
-    @property
-    def snapshot(self) -> Snapshot:
-        return Snapshot(state=self.state, created_at=self.created_at, expires_at=self.expires_at)
-
-    @classmethod
-    def from_row(cls, row: Sequence[Any]) -> Activation:
-        """From a row of ``ACTIVATION_COLUMNS``, read by position (works for raw driver tuples)."""
-        values = list(row)
-        if len(values) != len(cls._fields):
-            raise ValueError(f"an activation row has {len(cls._fields)} columns, not {len(values)}")
-        values[_STATE] = _STATES[values[_STATE]]
-        return cls._make(values)
-
-
-_STATE = Activation._fields.index("state")
-_STATES = {state.value: state for state in State}
 ACTIVATION_COLUMNS = tuple(activations.c[name] for name in Activation._fields)
 
 # The status poll's statement, built once (see Database.one).
@@ -77,6 +39,19 @@ HAS_OVERDUE = (
     )
     .limit(1)
 )
+
+
+async def of_customer(db: Database, *, activation_id: int, customer_id: int) -> Activation | None:
+    """The customer's activation, read outside any transaction (the status poll's hot
+    read); another customer's id finds nothing, exactly like a missing one."""
+    row = await db.one(OF_CUSTOMER, {"id": activation_id, "customer_id": customer_id})
+    return Activation.from_row(row) if row is not None else None
+
+
+async def has_overdue(db: Database, *, customer_id: int, now: int) -> bool:
+    """Whether the customer has a live activation past its deadline, outside any
+    transaction: one indexed read on most requests, which find none."""
+    return await db.one(HAS_OVERDUE, {"customer_id": customer_id, "now": now}) is not None
 
 
 _INSERT = insert(activations).returning(activations.c.id)
@@ -292,7 +267,7 @@ async def ended_of_customer(
         select(*ACTIVATION_COLUMNS)
         .where(
             activations.c.customer_id == customer_id,
-            activations.c.state.in_((State.FINISHED.value, State.CANCELLED.value)),
+            activations.c.state.in_(states.values(ENDED_STATES)),
             activations.c.created_at >= start,
             activations.c.created_at <= end,
         )

@@ -32,20 +32,17 @@ from sqlalchemy import (
     update,
 )
 
+from otphub.db import states
 from otphub.db.activations import IS_FINISHED
 from otphub.db.engine import Conn, run
 from otphub.db.schema import activations, numbers, offers, providers
+from otphub.domain.activation import ENDED_STATES, State
 
-
-@dataclass(frozen=True, slots=True)
-class NumberFilter:
-    """The customer's filters of getNumber that apply to single numbers."""
-
-    operators: tuple[str, ...] = ()  # empty = any
-    excluded_prefixes: tuple[str, ...] = ()
-
-
-ANY_NUMBER = NumberFilter()
+# The filters and stock lines are plain values shared with the layers above: they live in
+# the domain, and are read from here too.
+from otphub.domain.stock import ANY_NUMBER as ANY_NUMBER
+from otphub.domain.stock import NumberFilter as NumberFilter
+from otphub.domain.stock import StockLine as StockLine
 
 
 @dataclass(frozen=True, slots=True)
@@ -279,15 +276,6 @@ async def free_number_again(conn: Conn, number_id: int) -> None:
     await run(conn, _FREE_AGAIN, {"number_id": number_id})
 
 
-@dataclass(frozen=True, slots=True)
-class StockLine:
-    country_id: int
-    service: str
-    provider_id: int
-    price: int
-    count: int
-
-
 async def stock(
     conn: Conn,
     *,
@@ -405,8 +393,8 @@ async def refresh_delivery_scores(conn: Conn, *, since: int) -> None:
     """Recompute every provider's delivery record from its activations bought since
     ``since``: finished per ended, in per mille, with one success and one failure added so
     that a provider without history stands at 500 and one sale does not make it perfect."""
-    ended = activations.c.state.in_(("finished", "cancelled"))
-    finished = func.count(case((activations.c.state == "finished", 1)))
+    ended = activations.c.state.in_(states.values(ENDED_STATES))
+    finished = func.count(case((activations.c.state == State.FINISHED.value, 1)))
     score = (
         select((finished + 1) * 1000 // (func.count() + 2))
         .where(

@@ -22,6 +22,8 @@ from sqlalchemy import (
     text,
 )
 
+from otphub.db import states
+
 # SQLite only auto-increments an INTEGER PRIMARY KEY; PostgreSQL gets BIGINT identities.
 Id = BigInteger().with_variant(Integer(), "sqlite")
 
@@ -203,16 +205,17 @@ activations = Table(
     Column("ended_at", BigInteger, nullable=True),
     Column("order_id", Text, nullable=True),
     Column("ref", Text, nullable=True),
-    CheckConstraint("state IN ('waiting', 'code', 'retry', 'finished', 'cancelled')", name="state"),
-    CheckConstraint("state IN ('waiting', 'cancelled') OR code IS NOT NULL", name="code_kept"),
+    # Every state name here comes from the enum (db/states.py).
+    CheckConstraint(states.ANY, name="state"),
+    CheckConstraint(f"{states.CODELESS} OR code IS NOT NULL", name="code_kept"),
     UniqueConstraint("customer_id", "order_id"),
     # At most one live activation per number.
     Index(
         "uq_activations_live_number",
         "number_id",
         unique=True,
-        sqlite_where=text("state IN ('waiting', 'code', 'retry')"),
-        postgresql_where=text("state IN ('waiting', 'code', 'retry')"),
+        sqlite_where=text(states.LIVE),
+        postgresql_where=text(states.LIVE),
     ),
     # A number finished for a service is never sold for that service again.
     Index(
@@ -220,15 +223,15 @@ activations = Table(
         "number_id",
         "service",
         unique=True,
-        sqlite_where=text("state = 'finished'"),
-        postgresql_where=text("state = 'finished'"),
+        sqlite_where=text(states.FINISHED),
+        postgresql_where=text(states.FINISHED),
     ),
     # The sweeper's queue: live activations by deadline.
     Index(
         "ix_activations_live_deadline",
         "expires_at",
-        sqlite_where=text("state IN ('waiting', 'code', 'retry')"),
-        postgresql_where=text("state IN ('waiting', 'code', 'retry')"),
+        sqlite_where=text(states.LIVE),
+        postgresql_where=text(states.LIVE),
     ),
     Index("ix_activations_customer_created", "customer_id", "created_at"),
     # A customer's live activations by deadline: resolving them on touch, the cap.
@@ -236,8 +239,8 @@ activations = Table(
         "ix_activations_customer_live",
         "customer_id",
         "expires_at",
-        sqlite_where=text("state IN ('waiting', 'code', 'retry')"),
-        postgresql_where=text("state IN ('waiting', 'code', 'retry')"),
+        sqlite_where=text(states.LIVE),
+        postgresql_where=text(states.LIVE),
     ),
     Index("ix_activations_provider_created", "provider_id", "created_at"),
 )

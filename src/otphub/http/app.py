@@ -10,7 +10,6 @@ from typing import Any
 
 import structlog
 from prometheus_client import CONTENT_TYPE_LATEST
-from sqlalchemy import select
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.requests import Request
@@ -22,6 +21,7 @@ from otphub.http import agent, customer_api
 from otphub.http.answers import text
 from otphub.http.limits import BodyLimit, Limiter
 from otphub.http.shortcut import Shortcut
+from otphub.services import database
 from otphub.services.runtime import Runtime
 from otphub.workers.sweeper import run_sweeper
 
@@ -38,10 +38,7 @@ async def healthz(_request: Request) -> Response:
 async def readyz(request: Request) -> Response:
     """The process can serve: its database answers (readiness)."""
     rt: Runtime = request.app.state.runtime
-    try:
-        async with rt.db.read() as conn:
-            await conn.execute(select(1))
-    except Exception:
+    if not await database.ready(rt):
         log.warning("not_ready", reason="database unreachable")
         return text("NOT_READY", status_code=503)
     return text("READY")

@@ -17,9 +17,8 @@ from starlette.responses import Response
 
 from otphub import metrics
 from otphub.config import RequestLogs
-from otphub.db.activations import Activation
 from otphub.domain import errors
-from otphub.domain.activation import State, status_answer
+from otphub.domain.activation import Activation, State, status_answer
 from otphub.http import limits
 from otphub.http import reference_actions as reference
 from otphub.http.answers import json_answer, text

@@ -7,12 +7,11 @@ from collections.abc import Callable, Sequence
 
 from starlette.responses import Response
 
-from otphub.db import inventory
-from otphub.db.inventory import NumberFilter, StockLine
 from otphub.domain import errors
+from otphub.domain.stock import NumberFilter, StockLine
 from otphub.http.answers import JSON, dumps, json_answer
 from otphub.http.params import Action, Params
-from otphub.services import prices
+from otphub.services import inventory, prices
 from otphub.services.accounts import Customer
 from otphub.services.runtime import Runtime
 
@@ -104,8 +103,7 @@ async def get_services_list(rt: Runtime, _customer: Customer, params: Params) ->
     raw_country = params.get("country")
     if raw_country is not None:
         country_id = prices.country_id(rt, raw_country)
-        async with rt.db.read() as conn:
-            offered = await inventory.services_offered(conn, country_id=country_id or 0)
+        offered = await inventory.services_offered(rt, country_id=country_id or 0)
         codes = [code for code in codes if code in offered]
     return json_answer(
         {
@@ -118,8 +116,7 @@ async def get_services_list(rt: Runtime, _customer: Customer, params: Params) ->
 async def get_operators(rt: Runtime, _customer: Customer, params: Params) -> Response:
     raw_country = params.get("country")
     country_id = prices.country_id(rt, raw_country) if raw_country is not None else None
-    async with rt.db.read() as conn:
-        found = await inventory.operators(conn, country_id=country_id)
+    found = await inventory.operators(rt, country_id=country_id)
     if not found:
         raise errors.OperatorsNotFound()
     return json_answer(

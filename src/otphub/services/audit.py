@@ -9,97 +9,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from sqlalchemy import text
-
+from otphub.db import audit as db_audit
 from otphub.db.engine import Conn
-from otphub.db.ledger import POSTED_KINDS
 from otphub.services.runtime import Runtime
 
-_POSTED = ", ".join(f"'{k.value}'" for k in POSTED_KINDS)
-
-# Each query returns rows that are wrong; an empty result means the rule holds.
-_CHECKS: dict[str, str] = {
-    "account balance differs from its journal": f"""
-        SELECT a.id, a.kind, a.balance AS stored,
-               COALESCE(c.total, 0) - COALESCE(d.total, 0) AS derived
-        FROM accounts a
-        LEFT JOIN (SELECT credit_account_id AS id, SUM(amount) AS total FROM journal
-                   WHERE kind IN ({_POSTED}) GROUP BY credit_account_id) c ON c.id = a.id
-        LEFT JOIN (SELECT debit_account_id AS id, SUM(amount) AS total FROM journal
-                   WHERE kind IN ({_POSTED}) GROUP BY debit_account_id) d ON d.id = a.id
-        WHERE a.kind IN ('customer', 'provider')
-          AND a.balance <> COALESCE(c.total, 0) - COALESCE(d.total, 0)""",
-    "held amount differs from the open holds": """
-        SELECT a.id, a.held AS stored, COALESCE(h.total, 0) AS derived
-        FROM accounts a
-        LEFT JOIN (SELECT j.debit_account_id AS id, SUM(j.amount) AS total FROM journal j
-                   WHERE j.kind = 'hold'
-                     AND NOT EXISTS (SELECT 1 FROM journal r WHERE r.resolves_id = j.id)
-                   GROUP BY j.debit_account_id) h ON h.id = a.id
-        WHERE a.held <> COALESCE(h.total, 0)""",
-    "wallet overdrawn": """
-        SELECT id, balance, held FROM accounts
-        WHERE kind = 'customer' AND (balance < held OR held < 0)""",
-    "resolution does not match its hold": """
-        SELECT r.id, r.kind, r.resolves_id FROM journal r
-        LEFT JOIN journal h ON h.id = r.resolves_id
-        WHERE r.kind IN ('capture', 'release')
-          AND (h.id IS NULL OR h.kind <> 'hold' OR h.amount <> r.amount
-               OR h.debit_account_id <> r.debit_account_id
-               OR h.credit_account_id <> r.credit_account_id
-               OR COALESCE(h.activation_id, -1) <> COALESCE(r.activation_id, -2))""",
-    "activation without exactly one hold": """
-        SELECT a.id, COUNT(h.id) AS holds FROM activations a
-        LEFT JOIN journal h ON h.activation_id = a.id AND h.kind = 'hold'
-        GROUP BY a.id HAVING COUNT(h.id) <> 1""",
-    "hold amount differs from the activation price": """
-        SELECT a.id, a.price, h.amount FROM activations a
-        JOIN journal h ON h.activation_id = a.id AND h.kind = 'hold'
-        WHERE h.amount <> a.price""",
-    "hold resolution does not match the activation state": """
-        SELECT a.id, a.state, r.kind AS resolution FROM activations a
-        JOIN journal h ON h.activation_id = a.id AND h.kind = 'hold'
-        LEFT JOIN journal r ON r.resolves_id = h.id
-        WHERE NOT ((a.state IN ('waiting', 'code', 'retry') AND r.id IS NULL)
-                OR (a.state = 'finished' AND r.kind = 'capture')
-                OR (a.state = 'cancelled' AND r.kind = 'release'))""",
-    "provider share differs from the payout": """
-        SELECT a.id, a.state, a.payout, COALESCE(s.total, 0) AS paid FROM activations a
-        LEFT JOIN (SELECT activation_id, SUM(amount) AS total FROM journal
-                   WHERE kind = 'share' GROUP BY activation_id) s ON s.activation_id = a.id
-        WHERE COALESCE(s.total, 0) <> CASE WHEN a.state = 'finished' THEN a.payout ELSE 0 END""",
-    "share paid to another provider": """
-        SELECT a.id FROM activations a
-        JOIN journal s ON s.activation_id = a.id AND s.kind = 'share'
-        JOIN providers p ON p.id = a.provider_id
-        WHERE s.credit_account_id <> p.account_id""",
-    "number busy flag differs from its live activations": """
-        SELECT n.id, n.in_use, COUNT(a.id) AS live FROM numbers n
-        LEFT JOIN activations a ON a.number_id = n.id
-             AND a.state IN ('waiting', 'code', 'retry')
-        GROUP BY n.id, n.in_use
-        HAVING COUNT(a.id) > 1 OR (COUNT(a.id) = 1) <> n.in_use""",
-}
-
-_TOTALS = f"""
-    SELECT
-      (SELECT COALESCE(SUM(amount), 0) FROM journal WHERE kind IN ({_POSTED})) AS moved,
-      (SELECT COALESCE(SUM(balance), 0) FROM accounts WHERE kind = 'customer') AS wallets,
-      (SELECT COALESCE(SUM(held), 0) FROM accounts WHERE kind = 'customer') AS held,
-      (SELECT COALESCE(SUM(balance), 0) FROM accounts WHERE kind = 'provider') AS payables,
-      (SELECT COALESCE(SUM(CASE WHEN j.credit_account_id = a.id THEN j.amount
-                                ELSE -j.amount END), 0)
-         FROM journal j JOIN accounts a ON a.kind = 'revenue'
-          AND a.id IN (j.credit_account_id, j.debit_account_id)
-        WHERE j.kind IN ({_POSTED})) AS revenue,
-      (SELECT COALESCE(SUM(CASE WHEN j.credit_account_id = a.id THEN j.amount
-                                ELSE -j.amount END), 0)
-         FROM journal j JOIN accounts a ON a.kind = 'external'
-          AND a.id IN (j.credit_account_id, j.debit_account_id)
-        WHERE j.kind IN ({_POSTED})) AS external,
-      (SELECT COALESCE(SUM(amount), 0) FROM journal j WHERE j.kind = 'hold'
-          AND NOT EXISTS (SELECT 1 FROM journal r WHERE r.resolves_id = j.id)) AS pending
-"""
+# Rows shown per broken rule; the rest are counted.
+_SHOWN = 20
 
 
 @dataclass
@@ -114,14 +29,12 @@ class AuditReport:
 
 async def _audit(conn: Conn) -> AuditReport:
     report = AuditReport()
-    for rule, query in _CHECKS.items():
-        rows = (await conn.execute(text(query))).all()
-        for row in rows[:20]:
-            report.problems.append(f"{rule}: {dict(row._mapping)}")
-        if len(rows) > 20:
-            report.problems.append(f"{rule}: ... and {len(rows) - 20} more")
-    totals = (await conn.execute(text(_TOTALS))).one()._mapping
-    report.totals = {key: int(value) for key, value in totals.items()}
+    for rule, rows in (await db_audit.broken_rules(conn)).items():
+        for row in rows[:_SHOWN]:
+            report.problems.append(f"{rule}: {row}")
+        if len(rows) > _SHOWN:
+            report.problems.append(f"{rule}: ... and {len(rows) - _SHOWN} more")
+    report.totals = await db_audit.totals(conn)
     t = report.totals
     # Conservation: every posted row moved money from one account to another, so all
     # accounts together hold exactly nothing.
@@ -140,6 +53,5 @@ async def _audit(conn: Conn) -> AuditReport:
 async def audit(rt: Runtime) -> AuditReport:
     # One read transaction: on both engines it sees one consistent snapshot.
     async with rt.db.read() as conn:
-        if not rt.db.is_sqlite:
-            await conn.execute(text("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ"))
+        await db_audit.snapshot(conn, is_sqlite=rt.db.is_sqlite)
         return await _audit(conn)

@@ -8,10 +8,10 @@ archiving), so OTPHub does not reimplement them.
 
 from __future__ import annotations
 
-import sqlite3
 from pathlib import Path
 
 from otphub.config import Settings
+from otphub.db import backup
 from otphub.domain import errors
 
 
@@ -27,14 +27,8 @@ def backup_sqlite(settings: Settings, target: Path) -> dict[str, int]:
     if target.exists():
         raise errors.InvalidInput(f"{target} exists already; a backup never overwrites")
     target.parent.mkdir(parents=True, exist_ok=True)
-    with sqlite3.connect(source, timeout=30) as conn:
-        conn.execute("VACUUM INTO ?", (str(target),))
-    with sqlite3.connect(target) as copy:
-        (verdict,) = copy.execute("PRAGMA integrity_check").fetchone()
-        if verdict != "ok":
-            raise errors.OTPHubError(f"the copy failed its integrity check: {verdict}")
-        counts = {
-            table: int(copy.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0])
-            for table in ("customers", "activations", "journal", "sms")
-        }
-    return counts
+    backup.vacuum_into(source, target)
+    verdict = backup.integrity(target)
+    if verdict != "ok":
+        raise errors.OTPHubError(f"the copy failed its integrity check: {verdict}")
+    return backup.row_counts(target, ("customers", "activations", "journal", "sms"))

@@ -7,11 +7,8 @@ import io
 from dataclasses import dataclass, field
 from importlib import resources
 
-from sqlalchemy import select
-from sqlalchemy.dialects import postgresql, sqlite
-
+from otphub.db import catalog as db_catalog
 from otphub.db.engine import Conn
-from otphub.db.schema import countries, services
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,19 +51,16 @@ def packaged_countries() -> list[dict[str, object]]:
 async def load_catalog(conn: Conn, *, is_sqlite: bool) -> None:
     """Add the standard services and countries that the database lacks. Existing rows are
     left alone: an operator may have renamed them."""
-    dialect_insert = sqlite.insert if is_sqlite else postgresql.insert
-    await conn.execute(
-        dialect_insert(services).values(packaged_services()).on_conflict_do_nothing()
-    )
-    await conn.execute(
-        dialect_insert(countries).values(packaged_countries()).on_conflict_do_nothing()
+    await db_catalog.add_missing(
+        conn,
+        is_sqlite=is_sqlite,
+        service_rows=packaged_services(),
+        country_rows=packaged_countries(),
     )
 
 
 async def read_catalog(conn: Conn) -> Catalog:
-    catalog = Catalog()
-    for code, name in await conn.execute(select(services.c.code, services.c.name)):
-        catalog.services[code] = name
-    for row in await conn.execute(select(countries)):
-        catalog.countries[row.id] = Country(row.id, row.name_en, row.iso2, row.phone_prefix)
+    catalog = Catalog(services=await db_catalog.service_names(conn))
+    for country_id, name_en, iso2, phone_prefix in await db_catalog.country_rows(conn):
+        catalog.countries[country_id] = Country(country_id, name_en, iso2, phone_prefix)
     return catalog

@@ -5,13 +5,10 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
-from sqlalchemy import insert, select, update
-
 from otphub import metrics
 from otphub.db import inventory as db_inventory
-from otphub.db import schedules
+from otphub.db import offers, providers, schedules
 from otphub.db.engine import Conn
-from otphub.db.schema import numbers, offers, providers
 from otphub.domain import errors
 from otphub.domain.phones import normalize_phone
 from otphub.services.runtime import Runtime
@@ -27,8 +24,7 @@ def normalize_operator(raw: str | None) -> str:
 
 
 async def _require_provider(conn: Conn, provider_id: int) -> None:
-    found = await conn.execute(select(providers.c.id).where(providers.c.id == provider_id))
-    if found.first() is None:
+    if not await providers.exists(conn, provider_id):
         raise errors.NotFound(f"no provider with id {provider_id}")
 
 
@@ -61,35 +57,15 @@ async def set_offer(
         raise errors.InvalidInput("the activation lifetime must be 1 s to 30 days")
     async with rt.db.write() as conn:
         await _require_provider(conn, provider_id)
-        existing = (
-            await conn.execute(
-                select(offers.c.id).where(
-                    offers.c.provider_id == provider_id,
-                    offers.c.service == service,
-                    offers.c.country_id == country_id,
-                )
-            )
-        ).scalar_one_or_none()
-        if existing is not None:
-            await conn.execute(
-                update(offers)
-                .where(offers.c.id == existing)
-                .values(price=price, payout=payout, ttl=ttl, enabled=True)
-            )
-            return int(existing)
-        result = await conn.execute(
-            insert(offers)
-            .values(
-                provider_id=provider_id,
-                service=service,
-                country_id=country_id,
-                price=price,
-                payout=payout,
-                ttl=ttl,
-            )
-            .returning(offers.c.id)
+        return await offers.put_offer(
+            conn,
+            provider_id=provider_id,
+            service=service,
+            country_id=country_id,
+            price=price,
+            payout=payout,
+            ttl=ttl,
         )
-        return int(result.scalar_one())
 
 
 async def add_numbers(
@@ -116,30 +92,14 @@ async def add_numbers(
     now = rt.clock.now()
     async with rt.db.write() as conn:
         await _require_provider(conn, provider_id)
-        known = {
-            r.phone
-            for r in await conn.execute(
-                select(numbers.c.phone).where(
-                    numbers.c.provider_id == provider_id, numbers.c.phone.in_(normalized)
-                )
-            )
-        }
-        fresh = list(dict.fromkeys(p for p in normalized if p not in known))
-        if fresh:
-            await conn.execute(
-                insert(numbers),
-                [
-                    {
-                        "provider_id": provider_id,
-                        "country_id": country_id,
-                        "operator": op_name,
-                        "phone": phone,
-                        "created_at": now,
-                    }
-                    for phone in fresh
-                ],
-            )
-    return len(fresh)
+        return await offers.add_numbers(
+            conn,
+            provider_id=provider_id,
+            country_id=country_id,
+            operator=op_name,
+            phones=normalized,
+            now=now,
+        )
 
 
 # How far back a provider's delivery record looks.
@@ -159,3 +119,15 @@ async def refresh_delivery_scores(rt: Runtime, *, every: int = SCORE_REFRESH_SEC
         await db_inventory.refresh_delivery_scores(conn, since=now - DELIVERY_WINDOW)
     metrics.BACKGROUND_RUNS.labels("delivery_scores").inc()
     return True
+
+
+async def services_offered(rt: Runtime, *, country_id: int) -> set[str]:
+    """Codes of the services with an enabled offer of an enabled provider in the country."""
+    async with rt.db.read() as conn:
+        return await db_inventory.services_offered(conn, country_id=country_id)
+
+
+async def operators(rt: Runtime, *, country_id: int | None) -> dict[int, list[str]]:
+    """Named operators of online numbers, per country (of one country, if given)."""
+    async with rt.db.read() as conn:
+        return await db_inventory.operators(conn, country_id=country_id)

@@ -9,17 +9,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import bindparam, select
-
 from otphub import metrics
-from otphub.db import activations, inventory, ledger, schema
-from otphub.db.activations import Activation
+from otphub.db import activations, customers, inventory, ledger, providers
 from otphub.db.engine import Conn
-from otphub.db.schema import providers
 from otphub.domain import errors
 from otphub.domain.activation import (
     ANSWERS,
     HAS_CODE_STATES,
+    LIVE_STATES,
+    Activation,
     Outcome,
     State,
     decide,
@@ -46,17 +44,12 @@ def parse_activation_id(raw: str | None) -> int:
     return value
 
 
-_PROVIDER_ACCOUNT = select(providers.c.account_id).where(providers.c.id == bindparam("provider_id"))
-
-
 async def _finish(rt: Runtime, conn: Conn, act: Activation, now: int) -> None:
     if not await activations.move(
         conn, act.id, leaving=HAS_CODE_STATES, to=State.FINISHED, ended_at=now
     ):
         raise ConcurrentChange(act.id)
-    provider_account = (
-        await conn.execute(_PROVIDER_ACCOUNT, {"provider_id": act.provider_id})
-    ).scalar_one()
+    provider_account = await providers.account_of(conn, act.provider_id)
     hold = await ledger.hold_of_activation(conn, act.id)
     metrics.CAPTURES.inc()
     await ledger.capture(
@@ -141,8 +134,7 @@ async def set_status(
 async def current(rt: Runtime, *, customer: Customer, activation_id: str | None) -> Activation:
     """The activation as the customer sees it now (resolved first if overdue)."""
     wanted_id = parse_activation_id(activation_id)
-    row = await rt.db.one(activations.OF_CUSTOMER, {"id": wanted_id, "customer_id": customer.id})
-    read = Activation.from_row(row) if row is not None else None
+    read = await activations.of_customer(rt.db, activation_id=wanted_id, customer_id=customer.id)
     return await as_seen_now(rt, customer=customer, activation_id=activation_id, read=read)
 
 
@@ -218,7 +210,7 @@ async def ingest_sms(
         if not await activations.move(
             conn,
             live.id,
-            leaving=(State.WAITING, State.CODE, State.RETRY),
+            leaving=LIVE_STATES,
             to=State.CODE,
             code=code,
             sms_text=text,
@@ -265,7 +257,7 @@ async def resolve_overdue_of(rt: Runtime, *, customer: Customer) -> None:
     within a period; a request of the customer's must not wait for it). One indexed read
     when there are none."""
     now = rt.clock.now()
-    if await rt.db.one(activations.HAS_OVERDUE, {"customer_id": customer.id, "now": now}) is None:
+    if not await activations.has_overdue(rt.db, customer_id=customer.id, now=now):
         return
     async with rt.db.read() as conn:
         overdue = await activations.overdue_of_customer(conn, customer_id=customer.id, now=now)
@@ -278,22 +270,13 @@ async def available_balance(rt: Runtime, *, customer: Customer) -> int:
     deadline has passed (its hold is money the customer has again, or has spent). One
     statement when none has."""
     now = rt.clock.now()
-    row = await rt.db.one(
-        _BALANCE_AND_OVERDUE,
-        {"account_id": customer.account_id, "customer_id": customer.id, "now": now},
+    available, overdue = await customers.available_and_overdue(
+        rt.db, account_id=customer.account_id, customer_id=customer.id, now=now
     )
-    assert row is not None  # every customer has a wallet
-    available, overdue = row
-    if overdue is None:
-        return int(available)
+    if not overdue:
+        return available
     await resolve_overdue_of(rt, customer=customer)
     return await accounts.balance(rt, customer)
-
-
-_BALANCE_AND_OVERDUE = select(
-    schema.accounts.c.balance - schema.accounts.c.held,
-    activations.HAS_OVERDUE.scalar_subquery(),
-).where(schema.accounts.c.id == bindparam("account_id"))
 
 
 async def live_activations(rt: Runtime, *, customer: Customer) -> list[Activation]:
@@ -301,3 +284,12 @@ async def live_activations(rt: Runtime, *, customer: Customer) -> list[Activatio
     await resolve_overdue_of(rt, customer=customer)
     async with rt.db.read() as conn:
         return await activations.live_of_customer(conn, customer.id)
+
+
+async def awaiting_sms(rt: Runtime, *, provider_id: int, bought_before: int) -> list[Activation]:
+    """Live activations of a provider that wait for an SMS: bought before ``bought_before``
+    and still without a code, or put back to retry (the demo's simulated SIM bank)."""
+    async with rt.db.read() as conn:
+        return await activations.awaiting_sms(
+            conn, provider_id=provider_id, bought_before=bought_before
+        )

@@ -14,7 +14,7 @@ import time
 import httpx
 import structlog
 
-from otphub.db import activations
+from otphub.services import lifecycle
 from otphub.services.runtime import Runtime
 
 log = structlog.get_logger("otphub.simulator")
@@ -62,10 +62,9 @@ class Simulator:
         self._next_sms_id = int(time.time() * 1000)
 
     async def deliver_due(self, rt: Runtime, client: httpx.AsyncClient) -> int:
-        async with rt.db.read() as conn:
-            due = await activations.awaiting_sms(
-                conn, provider_id=self.provider_id, bought_before=rt.clock.now() - self.delay
-            )
+        due = await lifecycle.awaiting_sms(
+            rt, provider_id=self.provider_id, bought_before=rt.clock.now() - self.delay
+        )
         for act in due:
             if act.service in self.silent_services:
                 continue

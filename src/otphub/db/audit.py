@@ -1,0 +1,126 @@
+"""The auditor's queries: every rule of the ledger as a query that returns the rows that
+break it (an empty result means the rule holds), and the totals that must balance. They
+trust no stored balance: each is recomputed from the append-only journal.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import text
+
+from otphub.db import states
+from otphub.db.engine import Conn
+from otphub.db.ledger import POSTED_KINDS
+from otphub.domain.activation import LIVE_STATES, State
+
+_POSTED = ", ".join(f"'{k.value}'" for k in POSTED_KINDS)
+# The states of the activation aliased ``a``, from the enum (see states.py).
+_A_LIVE = states.state_in(LIVE_STATES, "a.state")
+_A_FINISHED = states.state_in({State.FINISHED}, "a.state")
+_A_CANCELLED = states.state_in({State.CANCELLED}, "a.state")
+
+# Each query returns rows that are wrong; an empty result means the rule holds.
+_CHECKS: dict[str, str] = {
+    "account balance differs from its journal": f"""
+        SELECT a.id, a.kind, a.balance AS stored,
+               COALESCE(c.total, 0) - COALESCE(d.total, 0) AS derived
+        FROM accounts a
+        LEFT JOIN (SELECT credit_account_id AS id, SUM(amount) AS total FROM journal
+                   WHERE kind IN ({_POSTED}) GROUP BY credit_account_id) c ON c.id = a.id
+        LEFT JOIN (SELECT debit_account_id AS id, SUM(amount) AS total FROM journal
+                   WHERE kind IN ({_POSTED}) GROUP BY debit_account_id) d ON d.id = a.id
+        WHERE a.kind IN ('customer', 'provider')
+          AND a.balance <> COALESCE(c.total, 0) - COALESCE(d.total, 0)""",
+    "held amount differs from the open holds": """
+        SELECT a.id, a.held AS stored, COALESCE(h.total, 0) AS derived
+        FROM accounts a
+        LEFT JOIN (SELECT j.debit_account_id AS id, SUM(j.amount) AS total FROM journal j
+                   WHERE j.kind = 'hold'
+                     AND NOT EXISTS (SELECT 1 FROM journal r WHERE r.resolves_id = j.id)
+                   GROUP BY j.debit_account_id) h ON h.id = a.id
+        WHERE a.held <> COALESCE(h.total, 0)""",
+    "wallet overdrawn": """
+        SELECT id, balance, held FROM accounts
+        WHERE kind = 'customer' AND (balance < held OR held < 0)""",
+    "resolution does not match its hold": """
+        SELECT r.id, r.kind, r.resolves_id FROM journal r
+        LEFT JOIN journal h ON h.id = r.resolves_id
+        WHERE r.kind IN ('capture', 'release')
+          AND (h.id IS NULL OR h.kind <> 'hold' OR h.amount <> r.amount
+               OR h.debit_account_id <> r.debit_account_id
+               OR h.credit_account_id <> r.credit_account_id
+               OR COALESCE(h.activation_id, -1) <> COALESCE(r.activation_id, -2))""",
+    "activation without exactly one hold": """
+        SELECT a.id, COUNT(h.id) AS holds FROM activations a
+        LEFT JOIN journal h ON h.activation_id = a.id AND h.kind = 'hold'
+        GROUP BY a.id HAVING COUNT(h.id) <> 1""",
+    "hold amount differs from the activation price": """
+        SELECT a.id, a.price, h.amount FROM activations a
+        JOIN journal h ON h.activation_id = a.id AND h.kind = 'hold'
+        WHERE h.amount <> a.price""",
+    "hold resolution does not match the activation state": f"""
+        SELECT a.id, a.state, r.kind AS resolution FROM activations a
+        JOIN journal h ON h.activation_id = a.id AND h.kind = 'hold'
+        LEFT JOIN journal r ON r.resolves_id = h.id
+        WHERE NOT (({_A_LIVE} AND r.id IS NULL)
+                OR ({_A_FINISHED} AND r.kind = 'capture')
+                OR ({_A_CANCELLED} AND r.kind = 'release'))""",
+    "provider share differs from the payout": f"""
+        SELECT a.id, a.state, a.payout, COALESCE(s.total, 0) AS paid FROM activations a
+        LEFT JOIN (SELECT activation_id, SUM(amount) AS total FROM journal
+                   WHERE kind = 'share' GROUP BY activation_id) s ON s.activation_id = a.id
+        WHERE COALESCE(s.total, 0) <> CASE WHEN {_A_FINISHED} THEN a.payout ELSE 0 END""",
+    "share paid to another provider": """
+        SELECT a.id FROM activations a
+        JOIN journal s ON s.activation_id = a.id AND s.kind = 'share'
+        JOIN providers p ON p.id = a.provider_id
+        WHERE s.credit_account_id <> p.account_id""",
+    "number busy flag differs from its live activations": f"""
+        SELECT n.id, n.in_use, COUNT(a.id) AS live FROM numbers n
+        LEFT JOIN activations a ON a.number_id = n.id
+             AND {_A_LIVE}
+        GROUP BY n.id, n.in_use
+        HAVING COUNT(a.id) > 1 OR (COUNT(a.id) = 1) <> n.in_use""",
+}
+
+_TOTALS = f"""
+    SELECT
+      (SELECT COALESCE(SUM(amount), 0) FROM journal WHERE kind IN ({_POSTED})) AS moved,
+      (SELECT COALESCE(SUM(balance), 0) FROM accounts WHERE kind = 'customer') AS wallets,
+      (SELECT COALESCE(SUM(held), 0) FROM accounts WHERE kind = 'customer') AS held,
+      (SELECT COALESCE(SUM(balance), 0) FROM accounts WHERE kind = 'provider') AS payables,
+      (SELECT COALESCE(SUM(CASE WHEN j.credit_account_id = a.id THEN j.amount
+                                ELSE -j.amount END), 0)
+         FROM journal j JOIN accounts a ON a.kind = 'revenue'
+          AND a.id IN (j.credit_account_id, j.debit_account_id)
+        WHERE j.kind IN ({_POSTED})) AS revenue,
+      (SELECT COALESCE(SUM(CASE WHEN j.credit_account_id = a.id THEN j.amount
+                                ELSE -j.amount END), 0)
+         FROM journal j JOIN accounts a ON a.kind = 'external'
+          AND a.id IN (j.credit_account_id, j.debit_account_id)
+        WHERE j.kind IN ({_POSTED})) AS external,
+      (SELECT COALESCE(SUM(amount), 0) FROM journal j WHERE j.kind = 'hold'
+          AND NOT EXISTS (SELECT 1 FROM journal r WHERE r.resolves_id = j.id)) AS pending
+"""
+
+
+async def snapshot(conn: Conn, *, is_sqlite: bool) -> None:
+    """Make the read transaction that ``conn`` just began see one consistent snapshot for
+    all the queries (SQLite's read transactions always do)."""
+    if not is_sqlite:
+        await conn.execute(text("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ"))
+
+
+async def broken_rules(conn: Conn) -> dict[str, list[dict[str, Any]]]:
+    """Every rule with the rows that break it (empty: the rule holds)."""
+    found: dict[str, list[dict[str, Any]]] = {}
+    for rule, query in _CHECKS.items():
+        found[rule] = [dict(row._mapping) for row in await conn.execute(text(query))]
+    return found
+
+
+async def totals(conn: Conn) -> dict[str, int]:
+    """Money moved, and what wallets, holds, payables, revenue and the outside world hold."""
+    row = (await conn.execute(text(_TOTALS))).one()._mapping
+    return {key: int(value) for key, value in row.items()}

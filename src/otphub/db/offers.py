@@ -1,0 +1,91 @@
+"""Statements that put things up for sale: a provider's offers and its numbers. What is
+free and the claim of a number are in ``inventory.py``."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from sqlalchemy import insert, select, update
+
+from otphub.db.engine import Conn
+from otphub.db.schema import numbers, offers
+
+
+async def put_offer(
+    conn: Conn,
+    *,
+    provider_id: int,
+    service: str,
+    country_id: int,
+    price: int,
+    payout: int,
+    ttl: int | None,
+) -> int:
+    """Create the offer (provider x country x service), or change it and enable it again;
+    returns its id."""
+    existing = (
+        await conn.execute(
+            select(offers.c.id).where(
+                offers.c.provider_id == provider_id,
+                offers.c.service == service,
+                offers.c.country_id == country_id,
+            )
+        )
+    ).scalar_one_or_none()
+    if existing is not None:
+        await conn.execute(
+            update(offers)
+            .where(offers.c.id == existing)
+            .values(price=price, payout=payout, ttl=ttl, enabled=True)
+        )
+        return int(existing)
+    result = await conn.execute(
+        insert(offers)
+        .values(
+            provider_id=provider_id,
+            service=service,
+            country_id=country_id,
+            price=price,
+            payout=payout,
+            ttl=ttl,
+        )
+        .returning(offers.c.id)
+    )
+    return int(result.scalar_one())
+
+
+async def add_numbers(
+    conn: Conn,
+    *,
+    provider_id: int,
+    country_id: int,
+    operator: str,
+    phones: Sequence[str],
+    now: int,
+) -> int:
+    """Register the provider's numbers that it has not registered yet (the others are left
+    as they are); returns how many were new."""
+    known = {
+        r.phone
+        for r in await conn.execute(
+            select(numbers.c.phone).where(
+                numbers.c.provider_id == provider_id, numbers.c.phone.in_(phones)
+            )
+        )
+    }
+    fresh = list(dict.fromkeys(p for p in phones if p not in known))
+    if fresh:
+        await conn.execute(
+            insert(numbers),
+            [
+                {
+                    "provider_id": provider_id,
+                    "country_id": country_id,
+                    "operator": operator,
+                    "phone": phone,
+                    "created_at": now,
+                }
+                for phone in fresh
+            ],
+        )
+    return len(fresh)
