@@ -4,15 +4,49 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test lint typecheck unit serve bench clean
+.PHONY: install install-runtime lock lock-upgrade demo test lint typecheck unit serve bench clean
 
+# Installs come from the hashed lock files in requirements/, so a fresh clone runs exactly the
+# versions that were tested. The venv is rebuilt from scratch (--clear) whenever a lock or
+# pyproject.toml changes: it then holds the locked packages and nothing left from older ones.
+# `pip check` stops with a clear message when pyproject.toml wants something the lock lacks.
 install: $(STAMP)
 
-$(STAMP): pyproject.toml
-	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+$(STAMP): pyproject.toml requirements/dev.lock
+	$(PYTHON) -m venv --clear $(VENV)
+	$(BIN)/python -m pip install --quiet --require-hashes -r requirements/dev.lock
+	$(BIN)/python -m pip install --quiet --no-deps --no-build-isolation -e .
+	$(BIN)/python -m pip check || (echo "requirements/dev.lock is out of date with pyproject.toml: run make lock" >&2; exit 1)
 	touch $(STAMP)
+
+# Only what `otphub serve` needs, no test tools: make install-runtime RUNTIME_VENV=/opt/otphub
+RUNTIME_VENV ?= .venv-serve
+install-runtime:
+	$(PYTHON) -m venv --clear $(RUNTIME_VENV)
+	$(RUNTIME_VENV)/bin/python -m pip install --quiet --require-hashes -r requirements/runtime.lock
+	$(RUNTIME_VENV)/bin/python -m pip install --quiet --no-deps --no-build-isolation .
+	$(RUNTIME_VENV)/bin/python -m pip check
+
+# Regenerates requirements/*.lock from pyproject.toml (and requirements/build.in) after a
+# dependency changes; pins that still fit are kept. `make lock-upgrade` moves every package to
+# its newest allowed version. The runtime lock is resolved within the dev lock's pins, so the
+# server runs the very versions the tests ran.
+UV := $(BIN)/uv
+LOCK = $(UV) pip compile --quiet --generate-hashes --python-version 3.11 --python-platform linux \
+	--custom-compile-command "make lock" $(LOCK_ARGS) pyproject.toml requirements/build.in
+lock: $(UV)
+	$(LOCK) --extra dev -o requirements/dev.lock
+	$(LOCK) -c requirements/dev.lock -o requirements/runtime.lock
+
+lock-upgrade:
+	$(MAKE) lock LOCK_ARGS=--upgrade
+
+# uv alone, hash-checked from the dev lock, so `make lock` runs even when the rest of the lock
+# no longer matches pyproject.toml.
+$(UV):
+	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
+	awk '/^uv==/ {found = 1} found {print} found && !/\\$$/ {exit}' requirements/dev.lock > $(VENV)/uv.txt
+	$(BIN)/python -m pip install --quiet --require-hashes --no-deps -r $(VENV)/uv.txt
 
 demo: install
 	$(BIN)/otphub demo
@@ -42,4 +76,4 @@ bench: install
 	$(BIN)/python bench/run.py --scale $(SCALE) $(BENCH_ARGS)
 
 clean:
-	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(RUNTIME_VENV) var .pytest_cache .mypy_cache .ruff_cache
