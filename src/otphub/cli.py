@@ -984,7 +984,8 @@ def _catalog(kind: str, search: str | None, as_json: bool) -> None:
     found = run(use_case)
     emit(
         as_json,
-        {kind: [{"id": e.id, "name": e.name} for e in found]},
+        # Country ids are numbers in the API, service codes strings.
+        {kind: [{"id": int(e.id) if kind == "countries" else e.id, "name": e.name} for e in found]},
         _table(("id", "name"), [(e.id, e.name) for e in found]),
     )
 

@@ -241,7 +241,8 @@ class CatalogEntry:
 
 
 def search_catalog(rt: Runtime, *, kind: str, search: str | None) -> list[CatalogEntry]:
-    """Services or countries whose id or name contains ``search`` (any case)."""
+    """Services or countries whose id is ``search`` (first) or whose name contains it (any
+    case)."""
     if kind == "services":
         entries = [CatalogEntry(code, name) for code, name in rt.catalog.services.items()]
         entries.sort(key=lambda e: e.id)
@@ -253,4 +254,5 @@ def search_catalog(rt: Runtime, *, kind: str, search: str | None) -> list[Catalo
     if not search:
         return entries
     needle = search.strip().lower()
-    return [e for e in entries if needle == e.id.lower() or needle in e.name.lower()]
+    exact = [e for e in entries if needle == e.id.lower()]
+    return exact + [e for e in entries if needle in e.name.lower() and e not in exact]
