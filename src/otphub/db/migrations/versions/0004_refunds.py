@@ -12,14 +12,14 @@ revenue) takes the provider's payout back. ``adjustment`` rows are the operator'
 corrections of a wallet (external <-> customer).
 
 Only the two CHECK constraints of the journal change. PostgreSQL replaces them in place. SQLite
-cannot alter a CHECK, so the journal is rebuilt (copied into a new table; on a large journal
-this takes a while, once) and its append-only triggers are created again. The copy runs with
-foreign keys deferred to the commit: the new table's rows name their holds in the old one
-until the old one is dropped and the new one takes its name.
+cannot alter a CHECK, so the journal is rebuilt: copied into a new table (on a large journal
+this takes a while, once, inside the migration's transaction), with its indexes and its
+append-only triggers created again.
 """
 
 from collections.abc import Sequence
 
+import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0004"
@@ -36,18 +36,74 @@ _OLD_RESOLUTION = "(kind IN ('capture', 'release')) = (resolves_id IS NOT NULL)"
 _NEW_RESOLUTION = "(kind IN ('capture', 'release', 'refund')) = (resolves_id IS NOT NULL)"
 
 
+_ID = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
+_INDEXES = {
+    "ix_journal_activation": "activation_id",
+    "ix_journal_credit": "credit_account_id",
+    "ix_journal_debit": "debit_account_id",
+}
+_COLUMNS = (
+    "id, kind, debit_account_id, credit_account_id, amount, resolves_id, activation_id, "
+    "created_at, note"
+)
+
+
 def _replace_checks(kinds: str, resolution: str) -> None:
     if op.get_context().dialect.name != "sqlite":
         for name, condition in (("ck_journal_kind", kinds), ("ck_journal_resolution", resolution)):
             op.drop_constraint(op.f(name), "journal", type_="check")
             op.create_check_constraint(op.f(name), "journal", condition)
         return
-    op.execute("PRAGMA defer_foreign_keys = ON")  # reset by SQLite at the commit
-    with op.batch_alter_table("journal", recreate="always") as batch:
-        for name, condition in (("ck_journal_kind", kinds), ("ck_journal_resolution", resolution)):
-            batch.drop_constraint(op.f(name), type_="check")
-            batch.create_check_constraint(op.f(name), condition)
-    # The rebuild dropped the old table's triggers: the journal stays append-only.
+    _rebuild_sqlite_journal(kinds, resolution)
+
+
+def _rebuild_sqlite_journal(kinds: str, resolution: str) -> None:
+    """SQLite's way to change a CHECK: a new table. The old one is renamed first (SQLite
+    then points its self-reference at the new name), so that the new ``journal`` is created
+    under its own name and its rows reference rows of itself: the usual order (copy, drop
+    the old, rename the copy) leaves the copy's foreign keys pointing at the dropped table,
+    and a transaction cannot turn foreign keys off."""
+    op.execute("ALTER TABLE journal RENAME TO journal_old")
+    for verb in ("update", "delete"):
+        op.execute(f"DROP TRIGGER journal_no_{verb}")
+    for index in _INDEXES:
+        op.execute(f"DROP INDEX {index}")
+    op.create_table(
+        "journal",
+        sa.Column("id", _ID, nullable=False),
+        sa.Column("kind", sa.String(length=16), nullable=False),
+        sa.Column("debit_account_id", _ID, nullable=False),
+        sa.Column("credit_account_id", _ID, nullable=False),
+        sa.Column("amount", sa.BigInteger(), nullable=False),
+        sa.Column("resolves_id", _ID, nullable=True),
+        sa.Column("activation_id", _ID, nullable=True),
+        sa.Column("created_at", sa.BigInteger(), nullable=False),
+        sa.Column("note", sa.String(length=200), nullable=True),
+        sa.CheckConstraint(resolution, name=op.f("ck_journal_resolution")),
+        sa.CheckConstraint(kinds, name=op.f("ck_journal_kind")),
+        sa.CheckConstraint("amount > 0", name=op.f("ck_journal_amount_positive")),
+        sa.CheckConstraint(
+            "debit_account_id <> credit_account_id", name=op.f("ck_journal_two_accounts")
+        ),
+        sa.ForeignKeyConstraint(
+            ["credit_account_id"],
+            ["accounts.id"],
+            name=op.f("fk_journal_credit_account_id_accounts"),
+        ),
+        sa.ForeignKeyConstraint(
+            ["debit_account_id"], ["accounts.id"], name=op.f("fk_journal_debit_account_id_accounts")
+        ),
+        sa.ForeignKeyConstraint(
+            ["resolves_id"], ["journal.id"], name=op.f("fk_journal_resolves_id_journal")
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_journal")),
+        sa.UniqueConstraint("resolves_id", name=op.f("uq_journal_resolves_id")),
+    )
+    op.execute(f"INSERT INTO journal ({_COLUMNS}) SELECT {_COLUMNS} FROM journal_old ORDER BY id")
+    op.execute("DROP TABLE journal_old")
+    for index, column in _INDEXES.items():
+        op.create_index(index, "journal", [column], unique=False)
+    # The journal stays append-only (the triggers of 0001, on the new table).
     for verb in ("UPDATE", "DELETE"):
         op.execute(
             f"CREATE TRIGGER journal_no_{verb.lower()} BEFORE {verb} ON journal "
