@@ -706,3 +706,55 @@ def test_every_new_command_has_help(url: str) -> None:
     ]:
         result = cli(group, command, "--help")
         assert result.exit_code == 0 and "--json" in result.stdout, (group, command)
+
+
+def test_json_shapes(hub: Hub, url: str) -> None:
+    """The fields scripts may rely on, for every list and show."""
+    seller = hub.stocked(count=2)
+    customer_id, key = hub.customer_id()
+    activation_id, _ = finished(hub, seller, key)
+    hub.push_sms(seller, "79000000002", "nobody waits")
+    offer_fields = {"id", "provider", "service", "country", "price", "payout", "margin", "ttl"}
+    offer_fields |= {"enabled"}
+    number_fields = {"id", "provider", "country", "operator", "phone", "online", "in_use"}
+    number_fields |= {"created_at"}
+    activation_fields = {"id", "customer", "provider", "number", "service", "country"}
+    activation_fields |= {"operator", "phone", "price", "payout", "state", "refunded", "code"}
+    activation_fields |= {"created_at", "expires_at", "ended_at"}
+    provider_fields = {"id", "name", "enabled", "payable", "delivery_score", "numbers"}
+    provider_fields |= {"numbers_online", "offers", "finished", "refunded", "sms"}
+    provider_fields |= {"sms_without_code", "sms_unmatched", "created_at"}
+    customer_fields = {"id", "name", "balance", "held", "available", "rate_limit", "max_live"}
+    customer_fields |= {"banned_until", "active_keys", "created_at"}
+    key_fields = {"id", "hint", "created_at", "revoked_at"}
+
+    def rows(*args: str) -> list[dict[str, Any]]:
+        payload = ok_json(*args)
+        assert len(payload) == 1, payload
+        (found,) = payload.values()
+        assert isinstance(found, list) and found, payload
+        return found
+
+    assert all(set(r) == customer_fields for r in rows("customer", "list"))
+    assert all(set(r) == provider_fields for r in rows("provider", "list"))
+    assert all(set(r) == offer_fields for r in rows("offer", "list"))
+    assert all(set(r) == number_fields for r in rows("number", "list"))
+    assert all(set(r) == activation_fields for r in rows("activation", "list"))
+    assert all(
+        set(r) == {"id", "provider", "sms_id", "phone", "phone_from", "text", "received_at"}
+        for r in rows("sms", "unmatched")
+    )
+    assert all(set(r) == {"id", "name"} for r in rows("catalog", "services"))
+    customer = ok_json("customer", "show", str(customer_id))
+    assert set(customer) == customer_fields | {"keys"}
+    assert all(set(k) == key_fields for k in customer["keys"])
+    provider = ok_json("provider", "show", str(seller.id))
+    assert set(provider) == provider_fields | {"keys"}
+    assert all(set(k) == key_fields for k in provider["keys"])
+    shown = ok_json("activation", "show", str(activation_id))
+    assert set(shown) == activation_fields | {"refund_reason", "sms", "journal"}
+    assert all(set(m) == {"id", "received_at", "phone_from", "text", "code"} for m in shown["sms"])
+    journal_fields = {"id", "kind", "debit", "credit", "amount", "resolves", "created_at", "note"}
+    assert all(set(j) == journal_fields for j in shown["journal"])
+    assert set(ok_json("offer", "disable", str(rows("offer", "list")[0]["id"]))) == offer_fields
+    assert set(ok_json("number", "enable", str(rows("number", "list")[0]["id"]))) == number_fields
