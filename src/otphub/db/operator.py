@@ -4,7 +4,7 @@ a state the rules forbid (a number removed while a live activation uses it)."""
 
 from __future__ import annotations
 
-from sqlalchemy import delete, exists, select, update
+from sqlalchemy import delete, exists, false, select, update
 
 from otphub.db.activations import LIVE
 from otphub.db.engine import Conn
@@ -36,6 +36,9 @@ async def remove_number(conn: Conn, number_id: int) -> bool:
     result = await conn.execute(
         delete(numbers).where(
             numbers.c.id == number_id,
+            # On PostgreSQL a claim that locked the row first makes this re-read the row as
+            # the claim left it (busy), so the removal stops here, not at the foreign key.
+            numbers.c.in_use == false(),
             ~exists(select(activations.c.id).where(activations.c.number_id == numbers.c.id)),
         )
     )
