@@ -18,7 +18,7 @@ from otphub.db.engine import open_database
 from otphub.db.migrate import alembic_config
 from otphub.db.schema import journal, providers
 from otphub.domain import errors
-from otphub.services import disputes
+from otphub.services import disputes, operator
 from tests import support
 from tests.db.test_constraints import bought_and_finished
 from tests.support import Hub
@@ -98,6 +98,27 @@ def test_two_refunds_at_once_refund_once(hub: Hub) -> None:
     refused = [o for o in outcomes if isinstance(o, errors.InvalidInput)]
     assert len(refunded) == 1 and len(refused) == 1, outcomes
     assert "refunded already" in str(refused[0])
+    hub.assert_audit_clean()
+
+
+def test_two_corrections_racing_for_the_last_money_pass_once(hub: Hub) -> None:
+    """The available-balance check and the posting are one statement (as for holds)."""
+    customer_id, _ = hub.customer_id("1.00")
+
+    async def both() -> list[Any]:
+        return await asyncio.gather(
+            *(
+                operator.adjust(hub.rt, customer_id=customer_id, delta=-80, reason=f"r{i}")
+                for i in range(4)
+            ),
+            return_exceptions=True,
+        )
+
+    outcomes = hub.call(both())
+    passed = [o for o in outcomes if isinstance(o, operator.Adjustment)]
+    refused = [o for o in outcomes if isinstance(o, errors.InvalidAmount)]
+    assert len(passed) == 1 and len(refused) == 3, outcomes
+    assert passed[0].available == 20
     hub.assert_audit_clean()
 
 
