@@ -9,6 +9,7 @@ import json
 import os
 import sys
 from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, NoReturn, TypeVar
 
@@ -17,7 +18,7 @@ from pydantic import ValidationError
 
 from otphub.config import Settings
 from otphub.domain import errors
-from otphub.services import accounts, database, inventory
+from otphub.services import accounts, database, disputes, inventory, operator, reports
 from otphub.services import audit as audit_service
 from otphub.services.backup import backup_sqlite
 from otphub.services.runtime import Runtime, build_runtime
@@ -31,10 +32,16 @@ provider_app = typer.Typer(help="Providers: the owners of SIM banks.", no_args_i
 offer_app = typer.Typer(help="Offers: what a provider sells, at what price.", no_args_is_help=True)
 number_app = typer.Typer(help="Numbers: the SIMs of a provider.", no_args_is_help=True)
 customer_app = typer.Typer(help="Customers: who buys activations.", no_args_is_help=True)
+activation_app = typer.Typer(help="Activations: what customers bought.", no_args_is_help=True)
+sms_app = typer.Typer(help="SMS that providers pushed.", no_args_is_help=True)
+catalog_app = typer.Typer(help="Service codes and country ids.", no_args_is_help=True)
 app.add_typer(provider_app, name="provider")
 app.add_typer(offer_app, name="offer")
 app.add_typer(number_app, name="number")
 app.add_typer(customer_app, name="customer")
+app.add_typer(activation_app, name="activation")
+app.add_typer(sms_app, name="sms")
+app.add_typer(catalog_app, name="catalog")
 
 T = TypeVar("T")
 
@@ -79,11 +86,13 @@ def run(use_case: Callable[[Runtime], Awaitable[T]], *, migrate_schema: bool = F
         fail(f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}{hint}")
 
 
-def emit(as_json: bool, payload: dict[str, object], human: str) -> None:
+def emit(as_json: bool, payload: dict[str, object], human: str, *, err: bool = False) -> None:
+    """``--json``: the payload on stdout; else the human text (on stderr with ``err``: a
+    confirmation, not data a script reads)."""
     if as_json:
         sys.stdout.write(json.dumps(payload) + "\n")
     else:
-        typer.echo(human)
+        typer.echo(human, err=err)
 
 
 def money(text: str, *, allow_zero: bool = False) -> int:
@@ -173,18 +182,27 @@ def offer_set(
     country: Annotated[int, typer.Option(help="Country id, e.g. 0.")],
     price: Annotated[str, typer.Option(help="Customer price, e.g. 0.50.")],
     payout: Annotated[
-        str | None, typer.Option(help="Provider's share; default: the whole price.")
+        str | None,
+        typer.Option(
+            help="Provider's share; default: the whole price for a new offer, "
+            "unchanged for an existing one."
+        ),
     ] = None,
     ttl: Annotated[
         int | None,
-        typer.Option(help="Seconds an activation lives; default: OTPHUB_ACTIVATION_TTL."),
+        typer.Option(
+            help="Seconds an activation lives; default: OTPHUB_ACTIVATION_TTL for a new "
+            "offer, unchanged for an existing one."
+        ),
     ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
 ) -> None:
-    """Create or change an offer (provider x country x service)."""
+    """Create or change an offer (provider x country x service); prints its price and payout."""
     price_minor = money(price)
     payout_minor = money(payout, allow_zero=True) if payout is not None else None
-    offer_id = run(
-        lambda rt: inventory.set_offer(
+
+    async def use_case(rt: Runtime) -> reports.OfferRow:
+        offer_id = await inventory.set_offer(
             rt,
             provider_id=provider,
             service=service,
@@ -193,11 +211,10 @@ def offer_set(
             payout=payout_minor,
             ttl=ttl,
         )
-    )
-    typer.echo(
-        f"offer {offer_id}: provider {provider}, {service}, country {country}, price {price}",
-        err=True,
-    )
+        return await reports.show_offer(rt, offer_id=offer_id)
+
+    offer = run(use_case)
+    emit(as_json, _offer_json(offer), _offer_line(offer), err=True)
 
 
 @number_app.command("add")
@@ -334,30 +351,43 @@ def customer_limits(
     max_live: Annotated[
         int | None, typer.Option(help="Live activations at most; 0 = no cap.")
     ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
 ) -> None:
     """Set a customer's own limits (they override OTPHUB_RATE_LIMIT and
-    OTPHUB_MAX_LIVE_ACTIVATIONS)."""
-    run(
-        lambda rt: accounts.set_limits(
+    OTPHUB_MAX_LIVE_ACTIVATIONS) and print them; without options, only print them."""
+    found = run(
+        lambda rt: operator.set_limits(
             rt, customer_id=customer_id, rate_limit=rate_limit, max_live=max_live
         )
     )
-    typer.echo(f"customer {customer_id}: limits set", err=True)
+    current = settings()
+    rate = found.rate_limit if found.rate_limit is not None else current.rate_limit
+    live = found.max_live if found.max_live is not None else current.max_live_activations
+    origin = {True: "own", False: "default"}
+    emit(
+        as_json,
+        {"id": found.id, "rate_limit": found.rate_limit, "max_live": found.max_live},
+        f"customer {customer_id}: rate limit {rate or 'unlimited'} "
+        f"({origin[found.rate_limit is not None]}), max live {live or 'no cap'} "
+        f"({origin[found.max_live is not None]})",
+        err=True,
+    )
 
 
 @customer_app.command("ban")
 def customer_ban(
     customer_id: int,
-    days: Annotated[float, typer.Option(help="How long, in days.", min=0.0)] = 36500.0,
+    days: Annotated[float, typer.Option(help="How long, in days (more than 0).")] = 36500.0,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
 ) -> None:
-    """Ban a customer: every request answers BANNED:'<until>'."""
-
-    async def use_case(rt: Runtime) -> None:
-        until = rt.clock.now() + int(days * 86400)
-        await accounts.set_limits(rt, customer_id=customer_id, banned_until=until)
-
-    run(use_case)
-    typer.echo(f"customer {customer_id}: banned", err=True)
+    """Ban a customer: every request answers BANNED:'<until>'. Prints the ban's end."""
+    until = run(lambda rt: operator.ban(rt, customer_id=customer_id, days=days))
+    emit(
+        as_json,
+        {"id": customer_id, "banned_until": until},
+        f"customer {customer_id}: banned until {_when(until)}",
+        err=True,
+    )
 
 
 @customer_app.command("unban")
@@ -365,6 +395,616 @@ def customer_unban(customer_id: int) -> None:
     """Lift a customer's ban."""
     run(lambda rt: accounts.set_limits(rt, customer_id=customer_id, unban=True))
     typer.echo(f"customer {customer_id}: ban lifted", err=True)
+
+
+# ---------------------------------------------------------------- reading the business
+
+JsonOption = Annotated[bool, typer.Option("--json", help="Print one JSON object.")]
+LimitOption = Annotated[int, typer.Option(help="At most this many rows (1 to 1000).")]
+
+
+def _when(unix: int | None) -> str:
+    if unix is None:
+        return "-"
+    return datetime.fromtimestamp(unix, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def _cash(minor: int) -> str:
+    return settings().money.format(minor)
+
+
+def _table(headers: tuple[str, ...], rows: list[tuple[object, ...]]) -> str:
+    """Aligned columns for people; scripts use --json."""
+    cells = [headers, *[tuple("-" if v is None else str(v) for v in row) for row in rows]]
+    widths = [max(len(r[i]) for r in cells) for i in range(len(headers))]
+    return "\n".join(
+        "  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in cells
+    )
+
+
+def _customer_json(c: reports.CustomerRow) -> dict[str, object]:
+    return {
+        "id": c.id,
+        "name": c.name,
+        "balance": _cash(c.balance),
+        "held": _cash(c.held),
+        "available": _cash(c.balance - c.held),
+        "rate_limit": c.rate_limit,
+        "max_live": c.max_live,
+        "banned_until": c.banned_until,
+        "active_keys": c.active_keys,
+        "created_at": c.created_at,
+    }
+
+
+def _key_json(k: reports.KeyRow) -> dict[str, object]:
+    return {"id": k.id, "hint": k.hint, "created_at": k.created_at, "revoked_at": k.revoked_at}
+
+
+def _key_line(k: reports.KeyRow) -> str:
+    return (
+        f"key {k.id} {k.hint}... {f'revoked {_when(k.revoked_at)}' if k.revoked_at else 'active'}"
+    )
+
+
+@customer_app.command("list")
+def customer_list(
+    search: Annotated[str | None, typer.Option(help="Part of the name.")] = None,
+    limit: LimitOption = 100,
+    as_json: JsonOption = False,
+) -> None:
+    """Customers: balance, held, available, limits, ban, active keys."""
+    found = run(lambda rt: reports.list_customers(rt, search=search, limit=limit))
+    emit(
+        as_json,
+        {"customers": [_customer_json(c) for c in found]},
+        _table(
+            ("id", "name", "balance", "held", "available", "rate", "max_live", "banned_until"),
+            [
+                (
+                    c.id,
+                    c.name,
+                    _cash(c.balance),
+                    _cash(c.held),
+                    _cash(c.balance - c.held),
+                    c.rate_limit,
+                    c.max_live,
+                    _when(c.banned_until) if c.banned_until else None,
+                )
+                for c in found
+            ],
+        ),
+    )
+
+
+@customer_app.command("show")
+def customer_show(customer_id: int, as_json: JsonOption = False) -> None:
+    """One customer: money, limits, ban and keys."""
+    detail = run(lambda rt: reports.show_customer(rt, customer_id=customer_id))
+    c = detail.customer
+    payload = _customer_json(c) | {"keys": [_key_json(k) for k in detail.keys]}
+    lines = [
+        f"customer {c.id}: {c.name} (since {_when(c.created_at)})",
+        f"balance {_cash(c.balance)}, held {_cash(c.held)}, available {_cash(c.balance - c.held)}",
+        f"rate limit {'default' if c.rate_limit is None else c.rate_limit or 'unlimited'}, "
+        f"max live {'default' if c.max_live is None else c.max_live or 'no cap'}",
+        f"banned until {_when(c.banned_until)}" if c.banned_until else "not banned",
+        *(_key_line(k) for k in detail.keys),
+    ]
+    emit(as_json, payload, "\n".join(lines))
+
+
+# ignore_unknown_options: "-5.00" must reach the amount check, not be read as an option.
+@customer_app.command("adjust", context_settings={"ignore_unknown_options": True})
+def customer_adjust(
+    customer_id: int,
+    amount: Annotated[str, typer.Argument(help="Signed amount, e.g. -5.00 or 2.50.")],
+    reason: Annotated[str, typer.Option(help="Why (kept in the journal).")],
+    as_json: JsonOption = False,
+) -> None:
+    """Correct a wallet with a signed, journaled amount (never below zero available)."""
+    try:
+        delta = settings().money.parse_signed(amount)
+    except errors.InvalidAmount as exc:
+        fail(str(exc))
+    done = run(lambda rt: operator.adjust(rt, customer_id=customer_id, delta=delta, reason=reason))
+    emit(
+        as_json,
+        {
+            "id": customer_id,
+            "adjustment": _cash(done.delta),
+            "balance": _cash(done.balance),
+            "available": _cash(done.available),
+            "reason": done.reason,
+        },
+        f"customer {customer_id}: adjusted by {_cash(done.delta)}; balance "
+        f"{_cash(done.balance)}, available {_cash(done.available)}",
+        err=True,
+    )
+
+
+def _provider_json(p: reports.ProviderRow) -> dict[str, object]:
+    return {
+        "id": p.id,
+        "name": p.name,
+        "enabled": p.enabled,
+        "payable": _cash(p.payable),
+        "delivery_score": p.delivery_score,
+        "numbers": p.numbers,
+        "numbers_online": p.numbers_online,
+        "offers": p.offers,
+        "finished": p.finished,
+        "refunded": p.refunded,
+        "sms": p.sms_total,
+        "sms_without_code": p.sms_without_code,
+        "sms_unmatched": p.sms_unmatched,
+        "created_at": p.created_at,
+    }
+
+
+_PROVIDER_HEADERS = (
+    "id",
+    "name",
+    "enabled",
+    "payable",
+    "numbers",
+    "online",
+    "offers",
+    "finished",
+    "refunded",
+    "sms",
+    "no_code",
+    "unmatched",
+)
+
+
+def _provider_row(p: reports.ProviderRow) -> tuple[object, ...]:
+    return (
+        p.id,
+        p.name,
+        "yes" if p.enabled else "no",
+        _cash(p.payable),
+        p.numbers,
+        p.numbers_online,
+        p.offers,
+        p.finished,
+        p.refunded,
+        p.sms_total,
+        p.sms_without_code,
+        p.sms_unmatched,
+    )
+
+
+@provider_app.command("list")
+def provider_list(as_json: JsonOption = False) -> None:
+    """Providers: payable, stock, finished and refunded activations, SMS without a code."""
+    found = run(reports.list_providers)
+    emit(
+        as_json,
+        {"providers": [_provider_json(p) for p in found]},
+        _table(_PROVIDER_HEADERS, [_provider_row(p) for p in found]),
+    )
+
+
+@provider_app.command("show")
+def provider_show(provider_id: int, as_json: JsonOption = False) -> None:
+    """One provider, with its quality counters and keys."""
+    detail = run(lambda rt: reports.show_provider(rt, provider_id=provider_id))
+    p = detail.provider
+    payload = _provider_json(p) | {"keys": [_key_json(k) for k in detail.keys]}
+    lines = [
+        f"provider {p.id}: {p.name} ({'enabled' if p.enabled else 'disabled'}, "
+        f"since {_when(p.created_at)})",
+        f"payable {_cash(p.payable)} (below zero: the provider owes the operator)",
+        f"numbers {p.numbers} ({p.numbers_online} online), offers {p.offers}, "
+        f"delivery score {p.delivery_score}/1000",
+        f"activations finished {p.finished}, refunded {p.refunded}",
+        f"SMS {p.sms_total}: without a recognisable code {p.sms_without_code}, "
+        f"unmatched {p.sms_unmatched}",
+        *(_key_line(k) for k in detail.keys),
+    ]
+    emit(as_json, payload, "\n".join(lines))
+
+
+def _offer_json(o: reports.OfferRow) -> dict[str, object]:
+    return {
+        "id": o.id,
+        "provider": o.provider_id,
+        "service": o.service,
+        "country": o.country_id,
+        "price": _cash(o.price),
+        "payout": _cash(o.payout),
+        "margin": _cash(o.price - o.payout),
+        "ttl": o.ttl,
+        "enabled": o.enabled,
+    }
+
+
+def _offer_line(o: reports.OfferRow) -> str:
+    return (
+        f"offer {o.id}: provider {o.provider_id}, {o.service}, country {o.country_id}, "
+        f"price {_cash(o.price)}, payout {_cash(o.payout)} (margin {_cash(o.price - o.payout)})"
+        f"{'' if o.enabled else ', disabled'}"
+    )
+
+
+@offer_app.command("list")
+def offer_list(
+    provider: Annotated[int | None, typer.Option(help="Provider id.")] = None,
+    service: Annotated[str | None, typer.Option(help="Service code.")] = None,
+    country: Annotated[int | None, typer.Option(help="Country id.")] = None,
+    enabled: Annotated[
+        bool | None, typer.Option("--enabled/--disabled", help="Only enabled or disabled.")
+    ] = None,
+    limit: LimitOption = 100,
+    as_json: JsonOption = False,
+) -> None:
+    """Offers with their price, payout and margin."""
+    found = run(
+        lambda rt: reports.list_offers(
+            rt,
+            provider_id=provider,
+            service=service,
+            country_id=country,
+            enabled=enabled,
+            limit=limit,
+        )
+    )
+    emit(
+        as_json,
+        {"offers": [_offer_json(o) for o in found]},
+        _table(
+            ("id", "provider", "service", "country", "price", "payout", "ttl", "enabled"),
+            [
+                (
+                    o.id,
+                    o.provider_id,
+                    o.service,
+                    o.country_id,
+                    _cash(o.price),
+                    _cash(o.payout),
+                    o.ttl,
+                    "yes" if o.enabled else "no",
+                )
+                for o in found
+            ],
+        ),
+    )
+
+
+def _offer_switch(offer_id: int, enabled: bool, as_json: bool) -> None:
+    offer = run(lambda rt: operator.set_offer_enabled(rt, offer_id=offer_id, enabled=enabled))
+    emit(as_json, _offer_json(offer), _offer_line(offer), err=True)
+
+
+@offer_app.command("disable")
+def offer_disable(offer_id: int, as_json: JsonOption = False) -> None:
+    """Take an offer out of sale and out of the price lists (live activations go on)."""
+    _offer_switch(offer_id, False, as_json)
+
+
+@offer_app.command("enable")
+def offer_enable(offer_id: int, as_json: JsonOption = False) -> None:
+    """Put a disabled offer back on sale."""
+    _offer_switch(offer_id, True, as_json)
+
+
+def _number_json(n: reports.NumberRow) -> dict[str, object]:
+    return {
+        "id": n.id,
+        "provider": n.provider_id,
+        "country": n.country_id,
+        "operator": n.operator,
+        "phone": n.phone,
+        "online": n.online,
+        "in_use": n.in_use,
+        "created_at": n.created_at,
+    }
+
+
+def _number_state(n: reports.NumberRow) -> str:
+    return "busy" if n.in_use else "free" if n.online else "offline"
+
+
+@number_app.command("list")
+def number_list(
+    provider: Annotated[int | None, typer.Option(help="Provider id.")] = None,
+    country: Annotated[int | None, typer.Option(help="Country id.")] = None,
+    operator_name: Annotated[
+        str | None, typer.Option("--operator", help="Mobile operator.")
+    ] = None,
+    phone: Annotated[str | None, typer.Option(help="Phones starting with these digits.")] = None,
+    status: Annotated[str | None, typer.Option(help="free, busy or offline.")] = None,
+    limit: LimitOption = 100,
+    as_json: JsonOption = False,
+) -> None:
+    """Numbers: free (online, no live activation), busy (in one) or offline."""
+    found = run(
+        lambda rt: reports.list_numbers(
+            rt,
+            provider_id=provider,
+            country_id=country,
+            operator=operator_name,
+            phone_prefix=phone,
+            status=status,
+            limit=limit,
+        )
+    )
+    emit(
+        as_json,
+        {"numbers": [_number_json(n) for n in found]},
+        _table(
+            ("id", "provider", "country", "operator", "phone", "status"),
+            [
+                (n.id, n.provider_id, n.country_id, n.operator, n.phone, _number_state(n))
+                for n in found
+            ],
+        ),
+    )
+
+
+def _number_done(number: reports.NumberRow, what: str, as_json: bool) -> None:
+    emit(
+        as_json,
+        _number_json(number),
+        f"number {number.id} ({number.phone}, provider {number.provider_id}): {what}",
+        err=True,
+    )
+
+
+@number_app.command("disable")
+def number_disable(number_id: int, as_json: JsonOption = False) -> None:
+    """Take a number out of sale (a live activation on it goes on to its end)."""
+    number = run(lambda rt: operator.set_number_online(rt, number_id=number_id, online=False))
+    live = " (its live activation goes on to its end)" if number.in_use else ""
+    _number_done(number, f"offline{live}", as_json)
+
+
+@number_app.command("enable")
+def number_enable(number_id: int, as_json: JsonOption = False) -> None:
+    """Put a number back on sale."""
+    number = run(lambda rt: operator.set_number_online(rt, number_id=number_id, online=True))
+    _number_done(number, "online", as_json)
+
+
+@number_app.command("remove")
+def number_remove(number_id: int, as_json: JsonOption = False) -> None:
+    """Delete a number that was never sold (otherwise: `number disable`)."""
+    number = run(lambda rt: operator.remove_number(rt, number_id=number_id))
+    _number_done(number, "removed", as_json)
+
+
+def _activation_json(act: reports.Activation, refunded: bool) -> dict[str, object]:
+    return {
+        "id": act.id,
+        "customer": act.customer_id,
+        "provider": act.provider_id,
+        "number": act.number_id,
+        "service": act.service,
+        "country": act.country_id,
+        "operator": act.operator,
+        "phone": act.phone,
+        "price": _cash(act.price),
+        "payout": _cash(act.payout),
+        "state": act.state.value,
+        "refunded": refunded,
+        "code": act.code,
+        "created_at": act.created_at,
+        "expires_at": act.expires_at,
+        "ended_at": act.ended_at,
+    }
+
+
+@activation_app.command("list")
+def activation_list(
+    customer: Annotated[int | None, typer.Option(help="Customer id.")] = None,
+    provider: Annotated[int | None, typer.Option(help="Provider id.")] = None,
+    state: Annotated[
+        str | None,
+        typer.Option(help="waiting, code, retry, finished or cancelled; several with commas."),
+    ] = None,
+    refunded: Annotated[
+        bool | None, typer.Option("--refunded/--not-refunded", help="Only refunded or not.")
+    ] = None,
+    since: Annotated[
+        str | None, typer.Option(help="Bought at or after: 2026-11-29[T20:30] UTC, or Unix s.")
+    ] = None,
+    until: Annotated[str | None, typer.Option(help="Bought before (same forms).")] = None,
+    limit: LimitOption = 50,
+    as_json: JsonOption = False,
+) -> None:
+    """Activations, newest first."""
+    found = run(
+        lambda rt: reports.list_activations(
+            rt,
+            customer_id=customer,
+            provider_id=provider,
+            state=state,
+            refunded=refunded,
+            since=since,
+            until=until,
+            limit=limit,
+        )
+    )
+    emit(
+        as_json,
+        {"activations": [_activation_json(a.activation, a.refunded) for a in found]},
+        _table(
+            (
+                "id",
+                "bought",
+                "customer",
+                "provider",
+                "service",
+                "country",
+                "phone",
+                "price",
+                "state",
+            ),
+            [
+                (
+                    a.activation.id,
+                    _when(a.activation.created_at),
+                    a.activation.customer_id,
+                    a.activation.provider_id,
+                    a.activation.service,
+                    a.activation.country_id,
+                    a.activation.phone,
+                    _cash(a.activation.price),
+                    a.activation.state.value + (" (refunded)" if a.refunded else ""),
+                )
+                for a in found
+            ],
+        ),
+    )
+
+
+@activation_app.command("show")
+def activation_show(activation_id: int, as_json: JsonOption = False) -> None:
+    """One activation: its state, its SMS and every journal row that moved its money."""
+    detail = run(lambda rt: reports.show_activation(rt, activation_id=activation_id))
+    act = detail.activation
+    refund = detail.refund
+    payload = _activation_json(act, refund is not None) | {
+        "refund_reason": refund.note if refund else None,
+        "sms": [
+            {
+                "id": m.id,
+                "received_at": m.received_at,
+                "phone_from": m.phone_from,
+                "text": m.text,
+                "code": m.code,
+            }
+            for m in detail.sms
+        ],
+        "journal": [
+            {
+                "id": j.id,
+                "kind": j.kind,
+                "debit": j.debit_account_id,
+                "credit": j.credit_account_id,
+                "amount": _cash(j.amount),
+                "resolves": j.resolves_id,
+                "created_at": j.created_at,
+                "note": j.note,
+            }
+            for j in detail.journal
+        ],
+    }
+    lines = [
+        f"activation {act.id}: {act.state.value}{' (refunded)' if refund else ''}, "
+        f"customer {act.customer_id}, provider {act.provider_id}",
+        f"{act.service} in country {act.country_id}, number {act.number_id} {act.phone} "
+        f"({act.operator}), price {_cash(act.price)}, payout {_cash(act.payout)}",
+        f"bought {_when(act.created_at)}, deadline {_when(act.expires_at)}, "
+        f"ended {_when(act.ended_at)}",
+        *(f"sms {m.id} at {_when(m.received_at)}: {m.text!r} -> {m.code}" for m in detail.sms),
+        *(
+            f"journal {j.id} {j.kind} {_cash(j.amount)} from account {j.debit_account_id} "
+            f"to {j.credit_account_id}{f' ({j.note})' if j.note else ''}"
+            for j in detail.journal
+        ),
+    ]
+    emit(as_json, payload, "\n".join(lines))
+
+
+@activation_app.command("refund")
+def activation_refund(
+    activation_id: int,
+    reason: Annotated[str, typer.Option(help="Why (kept in the journal).")],
+    as_json: JsonOption = False,
+) -> None:
+    """Refund a finished activation once: the customer gets the price back, the provider's
+    payable and the operator's margin go down."""
+    done = run(
+        lambda rt: disputes.refund_activation(rt, activation_id=activation_id, reason=reason)
+    )
+    emit(
+        as_json,
+        {
+            "id": done.activation_id,
+            "customer": done.customer_id,
+            "provider": done.provider_id,
+            "refunded": _cash(done.amount),
+            "from_provider": _cash(done.clawed_back),
+            "from_margin": _cash(done.margin),
+            "reason": done.reason,
+        },
+        f"activation {done.activation_id} refunded: {_cash(done.amount)} back to customer "
+        f"{done.customer_id} ({_cash(done.clawed_back)} from provider {done.provider_id}, "
+        f"{_cash(done.margin)} from the margin)",
+        err=True,
+    )
+
+
+@sms_app.command("unmatched")
+def sms_unmatched(
+    provider: Annotated[int | None, typer.Option(help="Provider id.")] = None,
+    since: Annotated[
+        str | None, typer.Option(help="Received at or after: 2026-11-29[T20:30] UTC, or Unix s.")
+    ] = None,
+    limit: LimitOption = 50,
+    as_json: JsonOption = False,
+) -> None:
+    """SMS that reached no live activation, newest first."""
+    found = run(
+        lambda rt: reports.unmatched_sms(rt, provider_id=provider, since=since, limit=limit)
+    )
+    emit(
+        as_json,
+        {
+            "sms": [
+                {
+                    "id": m.id,
+                    "provider": m.provider_id,
+                    "sms_id": m.provider_sms_id,
+                    "phone": m.phone,
+                    "phone_from": m.phone_from,
+                    "text": m.text,
+                    "received_at": m.received_at,
+                }
+                for m in found
+            ]
+        },
+        _table(
+            ("id", "received", "provider", "phone", "from", "text"),
+            [
+                (m.id, _when(m.received_at), m.provider_id, m.phone, m.phone_from, m.text)
+                for m in found
+            ],
+        ),
+    )
+
+
+def _catalog(kind: str, search: str | None, as_json: bool) -> None:
+    async def use_case(rt: Runtime) -> list[reports.CatalogEntry]:
+        return reports.search_catalog(rt, kind=kind, search=search)
+
+    found = run(use_case)
+    emit(
+        as_json,
+        # Country ids are numbers in the API, service codes strings.
+        {kind: [{"id": int(e.id) if kind == "countries" else e.id, "name": e.name} for e in found]},
+        _table(("id", "name"), [(e.id, e.name) for e in found]),
+    )
+
+
+@catalog_app.command("countries")
+def catalog_countries(
+    search: Annotated[str | None, typer.Option(help="Part of the name, or the id.")] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Country ids (the API's `country`) with name, ISO code and phone prefix."""
+    _catalog("countries", search, as_json)
+
+
+@catalog_app.command("services")
+def catalog_services(
+    search: Annotated[str | None, typer.Option(help="Part of the name, or the code.")] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Service codes (the API's `service`) with their names."""
+    _catalog("services", search, as_json)
 
 
 def main() -> None:

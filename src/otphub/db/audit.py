@@ -76,6 +76,38 @@ _CHECKS: dict[str, str] = {
         JOIN journal s ON s.activation_id = a.id AND s.kind = 'share'
         JOIN providers p ON p.id = a.provider_id
         WHERE s.credit_account_id <> p.account_id""",
+    # Disputes: a refund reverses exactly one capture (the UNIQUE resolves_id makes it
+    # at most one), and takes back exactly the provider's shares of that activation.
+    "refund does not match its capture": """
+        SELECT r.id, r.resolves_id, r.amount FROM journal r
+        LEFT JOIN journal c ON c.id = r.resolves_id
+        WHERE r.kind = 'refund'
+          AND (c.id IS NULL OR c.kind <> 'capture' OR c.amount <> r.amount
+               OR c.debit_account_id <> r.credit_account_id
+               OR c.credit_account_id <> r.debit_account_id
+               OR COALESCE(c.activation_id, -1) <> COALESCE(r.activation_id, -2))""",
+    "clawback differs from the refunded shares": """
+        SELECT a.id, COALESCE(s.total, 0) AS shared, COALESCE(k.total, 0) AS clawed,
+               r.id AS refund FROM activations a
+        LEFT JOIN (SELECT activation_id, SUM(amount) AS total FROM journal
+                   WHERE kind = 'share' GROUP BY activation_id) s ON s.activation_id = a.id
+        LEFT JOIN (SELECT activation_id, SUM(amount) AS total FROM journal
+                   WHERE kind = 'clawback' GROUP BY activation_id) k ON k.activation_id = a.id
+        LEFT JOIN journal r ON r.activation_id = a.id AND r.kind = 'refund'
+        WHERE COALESCE(k.total, 0)
+              <> CASE WHEN r.id IS NULL THEN 0 ELSE COALESCE(s.total, 0) END""",
+    "clawback not taken from the activation's provider": """
+        SELECT k.id, k.activation_id FROM journal k
+        LEFT JOIN activations a ON a.id = k.activation_id
+        LEFT JOIN providers p ON p.id = a.provider_id
+        WHERE k.kind = 'clawback' AND (p.id IS NULL OR k.debit_account_id <> p.account_id)""",
+    "adjustment not between a wallet and the outside": """
+        SELECT j.id, d.kind AS debit, c.kind AS credit FROM journal j
+        JOIN accounts d ON d.id = j.debit_account_id
+        JOIN accounts c ON c.id = j.credit_account_id
+        WHERE j.kind = 'adjustment'
+          AND NOT ((d.kind = 'external' AND c.kind = 'customer')
+                OR (d.kind = 'customer' AND c.kind = 'external'))""",
     "number busy flag differs from its live activations": f"""
         SELECT n.id, n.in_use, COUNT(a.id) AS live FROM numbers n
         LEFT JOIN activations a ON a.number_id = n.id

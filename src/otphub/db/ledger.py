@@ -29,10 +29,22 @@ class Kind(enum.StrEnum):
     RELEASE = "release"  # voids a hold
     SHARE = "share"  # revenue -> provider: the provider's payout of a capture
     PAYOUT = "payout"  # provider -> external: the operator paid the provider
+    REFUND = "refund"  # revenue -> customer: reverses a capture (names it in resolves_id)
+    CLAWBACK = "clawback"  # provider -> revenue: takes back the share of a refunded capture
+    ADJUSTMENT = "adjustment"  # external <-> customer: the operator's signed correction
 
 
 # Rows that change posted balances. A hold only reserves; a release only un-reserves.
-POSTED_KINDS: tuple[Kind, ...] = (Kind.TOPUP, Kind.WITHDRAW, Kind.CAPTURE, Kind.SHARE, Kind.PAYOUT)
+POSTED_KINDS: tuple[Kind, ...] = (
+    Kind.TOPUP,
+    Kind.WITHDRAW,
+    Kind.CAPTURE,
+    Kind.SHARE,
+    Kind.PAYOUT,
+    Kind.REFUND,
+    Kind.CLAWBACK,
+    Kind.ADJUSTMENT,
+)
 # Accounts whose balance is derived from the journal instead of kept in the row.
 DERIVED_ACCOUNT_KINDS = ("revenue", "external")
 
@@ -242,3 +254,120 @@ async def release(conn: Conn, *, system: SystemAccounts, hold: Hold, now: int) -
 
 async def available(conn: Conn, account_id: int) -> int:
     return int((await run(conn, _AVAILABLE, {"account_id": account_id})).scalar_one())
+
+
+# ---------------------------------------------------------------- disputes and corrections
+
+_CAPTURE_OF_ACTIVATION = select(journal.c.id, journal.c.debit_account_id, journal.c.amount).where(
+    journal.c.activation_id == bindparam("activation_id"), journal.c.kind == Kind.CAPTURE.value
+)
+_SHARES_OF_ACTIVATION = select(journal.c.credit_account_id, journal.c.amount).where(
+    journal.c.activation_id == bindparam("activation_id"), journal.c.kind == Kind.SHARE.value
+)
+_REFUND_OF_ACTIVATION = select(journal.c.id, journal.c.created_at, journal.c.note).where(
+    journal.c.activation_id == bindparam("activation_id"), journal.c.kind == Kind.REFUND.value
+)
+# A correction's check and its posting are one statement, as for holds: two corrections
+# racing for the last money cannot both pass.
+_DELTA = bindparam("delta", type_=BigInteger)
+_CORRECT = (
+    update(accounts)
+    .where(
+        _ACCOUNT,
+        accounts.c.kind == "customer",
+        accounts.c.balance - accounts.c.held + _DELTA >= 0,
+    )
+    .values(balance=accounts.c.balance + _DELTA)
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Capture:
+    id: int
+    account_id: int  # the customer's wallet
+    amount: int  # the price
+    activation_id: int
+
+
+@dataclass(frozen=True, slots=True)
+class RefundRecord:
+    journal_id: int
+    created_at: int
+    reason: str
+
+
+async def capture_of_activation(conn: Conn, activation_id: int) -> Capture | None:
+    row = (await run(conn, _CAPTURE_OF_ACTIVATION, {"activation_id": activation_id})).first()
+    if row is None:
+        return None
+    capture_id, account_id, amount = row
+    return Capture(id=capture_id, account_id=account_id, amount=amount, activation_id=activation_id)
+
+
+async def refund_of_activation(conn: Conn, activation_id: int) -> RefundRecord | None:
+    row = (await run(conn, _REFUND_OF_ACTIVATION, {"activation_id": activation_id})).first()
+    if row is None:
+        return None
+    return RefundRecord(journal_id=row[0], created_at=row[1], reason=row[2] or "")
+
+
+async def refund(
+    conn: Conn, *, system: SystemAccounts, capture: Capture, reason: str, now: int
+) -> int:
+    """Reverse a capture with new rows: the customer gets the whole price back from
+    revenue, and each share of it comes back from the provider to revenue, so the
+    operator's margin and the provider's payable both go down by their part.
+
+    The refund row names the capture in ``resolves_id``: its UNIQUE constraint refuses a
+    second refund of the same activation. A provider's payable may go below zero (it was
+    paid out already): the provider then owes the operator. Returns the amount taken back
+    from providers."""
+    await _post(
+        conn,
+        kind=Kind.REFUND,
+        debit=system.revenue,
+        credit=capture.account_id,
+        amount=capture.amount,
+        now=now,
+        activation_id=capture.activation_id,
+        resolves_id=capture.id,
+        note=reason,
+    )
+    await run(conn, _CREDIT, {"account_id": capture.account_id, "amount": capture.amount})
+    clawed = 0
+    shares = (await run(conn, _SHARES_OF_ACTIVATION, {"activation_id": capture.activation_id})).rows
+    for provider_account_id, amount in shares:
+        await _post(
+            conn,
+            kind=Kind.CLAWBACK,
+            debit=provider_account_id,
+            credit=system.revenue,
+            amount=amount,
+            now=now,
+            activation_id=capture.activation_id,
+        )
+        await run(conn, _CREDIT, {"account_id": provider_account_id, "amount": -amount})
+        clawed += int(amount)
+    return clawed
+
+
+async def correct(
+    conn: Conn, *, system: SystemAccounts, account_id: int, delta: int, reason: str, now: int
+) -> bool:
+    """Add ``delta`` (signed, not zero) to a wallet, journaled with its reason: external ->
+    customer when positive, customer -> external when negative. ``False`` (nothing written)
+    when the available balance would go below zero."""
+    posted = await run(conn, _CORRECT, {"account_id": account_id, "delta": delta})
+    if posted.rowcount != 1:
+        return False
+    debit, credit = (system.external, account_id) if delta > 0 else (account_id, system.external)
+    await _post(
+        conn,
+        kind=Kind.ADJUSTMENT,
+        debit=debit,
+        credit=credit,
+        amount=abs(delta),
+        now=now,
+        note=reason,
+    )
+    return True

@@ -4,6 +4,7 @@ free and the claim of a number are in ``inventory.py``."""
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import NamedTuple
 
 from sqlalchemy import insert, select, update
 
@@ -11,7 +12,29 @@ from otphub.db.engine import Conn
 from otphub.db.schema import numbers, offers
 
 
-async def put_offer(
+class OfferTerms(NamedTuple):
+    id: int
+    payout: int
+    ttl: int | None
+
+
+async def find_offer(
+    conn: Conn, *, provider_id: int, service: str, country_id: int
+) -> OfferTerms | None:
+    """The offer (provider x country x service) and the terms a change may keep."""
+    row = (
+        await conn.execute(
+            select(offers.c.id, offers.c.payout, offers.c.ttl).where(
+                offers.c.provider_id == provider_id,
+                offers.c.service == service,
+                offers.c.country_id == country_id,
+            )
+        )
+    ).first()
+    return None if row is None else OfferTerms(int(row.id), int(row.payout), row.ttl)
+
+
+async def insert_offer(
     conn: Conn,
     *,
     provider_id: int,
@@ -21,24 +44,7 @@ async def put_offer(
     payout: int,
     ttl: int | None,
 ) -> int:
-    """Create the offer (provider x country x service), or change it and enable it again;
-    returns its id."""
-    existing = (
-        await conn.execute(
-            select(offers.c.id).where(
-                offers.c.provider_id == provider_id,
-                offers.c.service == service,
-                offers.c.country_id == country_id,
-            )
-        )
-    ).scalar_one_or_none()
-    if existing is not None:
-        await conn.execute(
-            update(offers)
-            .where(offers.c.id == existing)
-            .values(price=price, payout=payout, ttl=ttl, enabled=True)
-        )
-        return int(existing)
+    """A new offer; returns its id."""
     result = await conn.execute(
         insert(offers)
         .values(
@@ -52,6 +58,15 @@ async def put_offer(
         .returning(offers.c.id)
     )
     return int(result.scalar_one())
+
+
+async def update_offer(
+    conn: Conn, *, offer_id: int, price: int, payout: int, ttl: int | None
+) -> None:
+    """New terms for an offer; whether it is enabled is left as it is."""
+    await conn.execute(
+        update(offers).where(offers.c.id == offer_id).values(price=price, payout=payout, ttl=ttl)
+    )
 
 
 async def add_numbers(

@@ -82,6 +82,15 @@ accounts = Table(
     ),
 )
 
+# The kinds of journal rows (see db/ledger.py Kind), and which of them name the row they
+# resolve: capture and release a hold, refund a capture (migration 0004 added the refund,
+# clawback and adjustment kinds).
+JOURNAL_KINDS_CHECK = (
+    "kind IN ('topup', 'withdraw', 'hold', 'capture', 'release', 'share', 'payout', "
+    "'refund', 'clawback', 'adjustment')"
+)
+JOURNAL_RESOLUTION_CHECK = "(kind IN ('capture', 'release', 'refund')) = (resolves_id IS NOT NULL)"
+
 # The append-only double-entry journal. Triggers (see the migration) refuse UPDATE and DELETE.
 journal = Table(
     "journal",
@@ -91,21 +100,17 @@ journal = Table(
     Column("debit_account_id", Id, ForeignKey("accounts.id"), nullable=False),
     Column("credit_account_id", Id, ForeignKey("accounts.id"), nullable=False),
     Column("amount", BigInteger, nullable=False),
-    # capture/release rows name the hold they resolve; UNIQUE makes a second resolution
-    # of the same hold impossible, whatever the code above does.
+    # capture/release rows name the hold they resolve, refund rows the capture they
+    # reverse; UNIQUE makes a second resolution of the same hold, or a second refund of
+    # the same capture, impossible, whatever the code above does.
     Column("resolves_id", Id, ForeignKey("journal.id"), nullable=True, unique=True),
     Column("activation_id", Id, nullable=True),
     Column("created_at", BigInteger, nullable=False),
     Column("note", String(200), nullable=True),
     CheckConstraint("amount > 0", name="amount_positive"),
     CheckConstraint("debit_account_id <> credit_account_id", name="two_accounts"),
-    CheckConstraint(
-        "kind IN ('topup', 'withdraw', 'hold', 'capture', 'release', 'share', 'payout')",
-        name="kind",
-    ),
-    CheckConstraint(
-        "(kind IN ('capture', 'release')) = (resolves_id IS NOT NULL)", name="resolution"
-    ),
+    CheckConstraint(JOURNAL_KINDS_CHECK, name="kind"),
+    CheckConstraint(JOURNAL_RESOLUTION_CHECK, name="resolution"),
     Index("ix_journal_activation", "activation_id"),
     Index("ix_journal_debit", "debit_account_id"),
     Index("ix_journal_credit", "credit_account_id"),

@@ -170,7 +170,7 @@ async def get_history(rt: Runtime, customer: Customer, params: Params) -> Respon
                 "phone": line.activation.phone,
                 "sms": line.texts,
                 "cost": rt.money.json_number(line.activation.price),
-                "status": "6" if line.activation.state is State.FINISHED else "8",
+                "status": line.status,
                 "currency": rt.money.numeric,
             }
             for line in lines

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from otphub.db import activations
+from otphub.db import activations, reports
 from otphub.db.activations import Activation
 from otphub.domain import errors
+from otphub.domain.activation import State
 from otphub.domain.numbers import parse_whole
 from otphub.services.accounts import Customer
 from otphub.services.runtime import Runtime
@@ -20,6 +21,12 @@ DEFAULT_LIMIT = 50
 class HistoryLine:
     activation: Activation
     texts: list[str]
+    refunded: bool = False  # finished, then refunded by the operator: the money went back
+
+    @property
+    def status(self) -> str:
+        """getHistory's status: "6" paid for, "8" not paid for (cancelled, or refunded)."""
+        return "6" if self.activation.state is State.FINISHED and not self.refunded else "8"
 
 
 def _whole(raw: str | None, default: int, *, error: type[errors.ProtocolError]) -> int:
@@ -52,4 +59,5 @@ async def history(
             conn, customer_id=customer.id, start=since, end=until, offset=skip, limit=take
         )
         texts = await activations.sms_texts(conn, [a.id for a in ended])
-    return [HistoryLine(a, [t for t, _ in texts[a.id]]) for a in ended]
+        refunded = await reports.refunded_among(conn, [a.id for a in ended])
+    return [HistoryLine(a, [t for t, _ in texts[a.id]], a.id in refunded) for a in ended]

@@ -45,27 +45,48 @@ async def set_offer(
     payout: int | None = None,
     ttl: int | None = None,
 ) -> int:
-    """Create or change the offer (provider x country x service). Without a payout the
-    provider earns the whole price. Live activations keep the price they were bought at."""
+    """Create or change the offer (provider x country x service). A new offer without a
+    payout pays the provider the whole price; a changed one keeps its payout, its lifetime
+    and whether it is enabled unless given. Live activations keep the price they were
+    bought at."""
     _require_catalog(rt, service=service, country_id=country_id)
     if price <= 0:
         raise errors.InvalidAmount("the price must be positive")
-    payout = price if payout is None else payout
-    if not 0 <= payout <= price:
+    if payout is not None and not 0 <= payout <= price:
         raise errors.InvalidAmount("the payout must be between 0 and the price")
     if ttl is not None and not 0 < ttl <= 30 * 24 * 3600:
         raise errors.InvalidInput("the activation lifetime must be 1 s to 30 days")
     async with rt.db.write() as conn:
         await _require_provider(conn, provider_id)
-        return await offers.put_offer(
-            conn,
-            provider_id=provider_id,
-            service=service,
-            country_id=country_id,
-            price=price,
-            payout=payout,
-            ttl=ttl,
+        existing = await offers.find_offer(
+            conn, provider_id=provider_id, service=service, country_id=country_id
         )
+        if existing is None:
+            return await offers.insert_offer(
+                conn,
+                provider_id=provider_id,
+                service=service,
+                country_id=country_id,
+                price=price,
+                payout=price if payout is None else payout,
+                ttl=ttl,
+            )
+        # Resetting an omitted payout to the whole price silently made the operator's
+        # margin zero: keep it, and refuse where it no longer fits the new price.
+        kept = existing.payout if payout is None else payout
+        if kept > price:
+            raise errors.InvalidAmount(
+                f"the offer's payout {rt.money.format(kept)} is above the new price "
+                f"{rt.money.format(price)}: give --payout"
+            )
+        await offers.update_offer(
+            conn,
+            offer_id=existing.id,
+            price=price,
+            payout=kept,
+            ttl=existing.ttl if ttl is None else ttl,
+        )
+        return existing.id
 
 
 async def add_numbers(

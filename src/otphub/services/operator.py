@@ -1,0 +1,138 @@
+"""The operator's corrections: money adjustments, bans and limits, and taking offers and
+numbers out of sale. Each command either does what it says and returns the result, or
+refuses with a one-line reason and changes nothing."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from otphub.db import ledger, operator, reports
+from otphub.db.engine import Conn
+from otphub.db.reports import CustomerRow
+from otphub.domain import errors
+from otphub.services import accounts
+from otphub.services.disputes import clean_reason
+from otphub.services.runtime import Runtime
+
+MAX_BAN_DAYS = 36500
+
+
+@dataclass(frozen=True, slots=True)
+class Adjustment:
+    customer_id: int
+    delta: int
+    balance: int
+    available: int
+    reason: str
+
+
+async def adjust(rt: Runtime, *, customer_id: int, delta: int, reason: str) -> Adjustment:
+    """A signed, journaled correction of a wallet (e.g. a mistaken top-up taken back). The
+    available balance (balance minus holds) never goes below zero: that is checked by the
+    statement that posts it."""
+    why = clean_reason(reason)
+    if delta == 0:
+        raise errors.InvalidAmount("an adjustment must not be zero")
+    async with rt.db.write() as conn:
+        found = await reports.customer(conn, customer_id)
+        if found is None:
+            raise errors.NotFound(f"no customer with id {customer_id}")
+        account_id = await _account_of(conn, customer_id)
+        if not await ledger.correct(
+            conn,
+            system=rt.accounts(),
+            account_id=account_id,
+            delta=delta,
+            reason=why,
+            now=rt.clock.now(),
+        ):
+            raise errors.InvalidAmount(
+                f"customer {customer_id} has {rt.money.format(found.balance - found.held)} "
+                f"available; an adjustment of {rt.money.format(delta)} would leave it below zero"
+            )
+        after = await reports.customer(conn, customer_id)
+    assert after is not None
+    return Adjustment(
+        customer_id=customer_id,
+        delta=delta,
+        balance=after.balance,
+        available=after.balance - after.held,
+        reason=why,
+    )
+
+
+async def _account_of(conn: Conn, customer_id: int) -> int:
+    account_id = await reports.account_of_customer(conn, customer_id)
+    if account_id is None:
+        raise errors.NotFound(f"no customer with id {customer_id}")
+    return account_id
+
+
+async def ban(rt: Runtime, *, customer_id: int, days: float) -> int:
+    """Ban for ``days`` (more than 0, at most 100 years); returns the end of the ban."""
+    if not 0 < days <= MAX_BAN_DAYS:
+        raise errors.InvalidInput(
+            f"--days must be more than 0 and at most {MAX_BAN_DAYS} "
+            "(`otphub customer unban` lifts a ban)"
+        )
+    seconds = round(days * 86400)
+    if seconds < 1:
+        raise errors.InvalidInput("--days is shorter than one second")
+    until = rt.clock.now() + seconds
+    await accounts.set_limits(rt, customer_id=customer_id, banned_until=until)
+    return until
+
+
+async def set_limits(
+    rt: Runtime, *, customer_id: int, rate_limit: int | None, max_live: int | None
+) -> CustomerRow:
+    """Change the limits given (``None``: unchanged) and return the customer as it is now;
+    with neither given, only return it."""
+    if rate_limit is not None or max_live is not None:
+        await accounts.set_limits(
+            rt, customer_id=customer_id, rate_limit=rate_limit, max_live=max_live
+        )
+    async with rt.db.read() as conn:
+        found = await reports.customer(conn, customer_id)
+    if found is None:
+        raise errors.NotFound(f"no customer with id {customer_id}")
+    return found
+
+
+async def set_offer_enabled(rt: Runtime, *, offer_id: int, enabled: bool) -> reports.OfferRow:
+    async with rt.db.write() as conn:
+        if not await operator.set_offer_enabled(conn, offer_id, enabled=enabled):
+            raise errors.NotFound(f"no offer with id {offer_id}")
+        found = await reports.offer(conn, offer_id)
+    assert found is not None
+    return found
+
+
+async def set_number_online(rt: Runtime, *, number_id: int, online: bool) -> reports.NumberRow:
+    async with rt.db.write() as conn:
+        if not await operator.set_number_online(conn, number_id, online=online):
+            raise errors.NotFound(f"no number with id {number_id}")
+        found = await reports.number(conn, number_id)
+    assert found is not None
+    return found
+
+
+async def remove_number(rt: Runtime, *, number_id: int) -> reports.NumberRow:
+    """Delete a number that was never sold. One in a live activation, or with past
+    activations (they keep naming it), is refused: take it offline instead."""
+    async with rt.db.write() as conn:
+        found = await reports.number(conn, number_id)
+        if found is None:
+            raise errors.NotFound(f"no number with id {number_id}")
+        if not await operator.remove_number(conn, number_id):
+            count, live = await operator.activations_on_number(conn, number_id)
+            if live is not None:
+                raise errors.InvalidInput(
+                    f"number {number_id} is in live activation {live} and cannot be removed "
+                    "(`otphub number disable` takes it out of sale)"
+                )
+            raise errors.InvalidInput(
+                f"number {number_id} has {count} past activations, which keep naming it: "
+                "take it out of sale with `otphub number disable` instead"
+            )
+    return found
