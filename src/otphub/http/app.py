@@ -20,6 +20,7 @@ from starlette.routing import Route
 from otphub import metrics
 from otphub.http import agent, customer_api
 from otphub.http.answers import text
+from otphub.http.body_timeout import BodyTimeout
 from otphub.http.limits import BodyLimit, Limiter
 from otphub.http.shortcut import Shortcut
 from otphub.services.runtime import Runtime
@@ -95,6 +96,8 @@ def create_app(
         Route("/metrics", metrics_endpoint, methods=["GET"]),
     ]
     middleware = [
+        # Outermost: its deadline covers every body reader behind it.
+        Middleware(BodyTimeout, seconds=rt.settings.body_timeout),
         Middleware(BodyLimit),
         Middleware(Shortcut, paths=customer_paths, endpoint=customer_api.endpoint),
     ]
