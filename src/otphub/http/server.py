@@ -37,42 +37,66 @@ def _header_timeout() -> float:
     return Settings().header_timeout
 
 
+class _HeaderWatch:
+    """The connections waiting for a request's headers, with their deadlines; one check
+    every ``interval`` seconds closes those past theirs. A timer per request would cost
+    about 5 us each (uvloop's call_later and cancel); this costs a dict insert and pop."""
+
+    def __init__(self) -> None:
+        self._deadlines: dict[HeaderDeadline, float] = {}
+        self._check: asyncio.TimerHandle | None = None
+
+    def watch(self, conn: HeaderDeadline, seconds: float) -> None:
+        # setdefault: a connection's first request counts from the connection's start.
+        self._deadlines.setdefault(conn, conn.loop.time() + seconds)
+        if self._check is None:
+            self._check = conn.loop.call_later(min(1.0, seconds / 4), self._close_late, conn.loop)
+
+    def unwatch(self, conn: HeaderDeadline) -> None:
+        self._deadlines.pop(conn, None)
+
+    def _close_late(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._check = None
+        now = loop.time()
+        late = [conn for conn, deadline in self._deadlines.items() if deadline <= now]
+        for conn in late:
+            del self._deadlines[conn]
+            conn.headers_too_slow()
+        if self._deadlines:
+            self._check = loop.call_later(min(1.0, _header_timeout() / 4), self._close_late, loop)
+
+
+_watch = _HeaderWatch()
+
+
 class HeaderDeadline(HttpToolsProtocol):
     """uvicorn's HTTP/1.1 protocol, plus a deadline for each request's headers: from the
     connection's start for its first request (an idle new connection is cut too), from
     the request's first byte for the next ones (uvicorn's keep-alive timeout covers the
-    wait between requests)."""
-
-    _header_timer: asyncio.TimerHandle | None = None
+    wait between requests). Closed at most a quarter of the deadline (or a second) late."""
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
-        self._arm_header_timer()
+        self._watch()
 
     def on_message_begin(self) -> None:
         super().on_message_begin()
-        self._arm_header_timer()
+        self._watch()
 
     def on_headers_complete(self) -> None:
-        self._disarm_header_timer()
+        _watch.unwatch(self)
         super().on_headers_complete()
 
     def connection_lost(self, exc: Exception | None) -> None:
-        self._disarm_header_timer()
+        _watch.unwatch(self)
         super().connection_lost(exc)
 
-    def _arm_header_timer(self) -> None:
+    def _watch(self) -> None:
         seconds = _header_timeout()
-        if seconds > 0 and self._header_timer is None:
-            self._header_timer = self.loop.call_later(seconds, self._headers_too_slow)
+        if seconds > 0:
+            _watch.watch(self, seconds)
 
-    def _disarm_header_timer(self) -> None:
-        if self._header_timer is not None:
-            self._header_timer.cancel()
-            self._header_timer = None
-
-    def _headers_too_slow(self) -> None:
-        self._header_timer = None
+    def headers_too_slow(self) -> None:
         if not self.transport.is_closing():
             log.debug("headers_too_slow", client=self.client[0] if self.client else "-")
             self.transport.close()
