@@ -11,6 +11,12 @@
   requests.
 - Proxy headers (X-Forwarded-For, X-Forwarded-Proto) believed only from
   ``OTPHUB_FORWARDED_ALLOW_IPS``.
+
+Why not granian (2.8.9, evaluated for issue 8; it served getStatus about 1.7 times faster):
+its main process always serves through child processes, and a SIGKILL of ``otphub serve``
+left the child serving with its sweeper (the crash test's kills interrupted nothing and
+left 20 servers behind); it has no 503 limit (``--backpressure`` makes requests wait) and
+no keep-alive timeout of its own (its header-read timeout closes idle connections).
 """
 
 from __future__ import annotations
