@@ -134,20 +134,12 @@ def serve(
     port: Annotated[int, typer.Option(help="TCP port.")] = 8000,
     workers: Annotated[int, typer.Option(help="Server processes.", min=1)] = 1,
 ) -> None:
-    """Run the HTTP server (migrations are applied at start)."""
-    import uvicorn
+    """Run the HTTP server (migrations are applied at start). Limits for slow clients,
+    connections and proxy headers: OTPHUB_HEADER_TIMEOUT, OTPHUB_BODY_TIMEOUT,
+    OTPHUB_MAX_CONNECTIONS, OTPHUB_KEEP_ALIVE_SECONDS, OTPHUB_FORWARDED_ALLOW_IPS."""
+    from otphub.http.server import serve as serve_http
 
-    current = settings()
-    uvicorn.run(
-        "otphub.http.asgi:build",
-        factory=True,
-        host=host,
-        port=port,
-        workers=workers,
-        access_log=False,  # keys travel in query strings: never log request lines
-        log_level=current.log_level.lower(),
-        timeout_graceful_shutdown=10,
-    )
+    serve_http(settings(), host=host, port=port, workers=workers)
 
 
 @app.command()

@@ -50,6 +50,23 @@ class Settings(BaseSettings):
     sqlite_synchronous: str = "NORMAL"
     time_zone: str = "UTC"
     log_level: str = "info"
+    # -- the HTTP server (`otphub serve`; README "Deploying on the internet")
+    # Seconds a client has to send a request's whole body once its headers are in: a client
+    # that promises a body and trickles it (or never sends it) would otherwise hold a
+    # connection and a task forever. Answered 408. 0 = no limit.
+    body_timeout: float = Field(default=10.0, ge=0)
+    # Seconds a client has to send a request's headers once it has started them: uvicorn has
+    # no such limit of its own. 0 = no limit.
+    header_timeout: float = Field(default=10.0, ge=0)
+    # Connections and requests in progress per server process; beyond, new requests are
+    # answered 503 at once. Kept below the usual 1,024 open files per process. 0 = no limit.
+    max_connections: int = Field(default=512, ge=0)
+    # Seconds an idle keep-alive connection stays open between two requests.
+    keep_alive_seconds: int = Field(default=5, ge=1)
+    # Client addresses whose X-Forwarded-For and X-Forwarded-Proto are believed (the reverse
+    # proxy's): comma-separated addresses or networks, or "*" for any (never on a server that
+    # clients reach directly: they could choose the address the per-address limit sees).
+    forwarded_allow_ips: str = "127.0.0.1,::1"
 
     @field_validator("currency")
     @classmethod

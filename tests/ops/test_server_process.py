@@ -11,7 +11,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import httpx
@@ -66,17 +66,17 @@ class Deployment:
 Served = tuple[Deployment, "subprocess.Popen[bytes]", str, Path]
 
 
-@pytest.fixture
-def server(
-    database_url: str, tmp_path: Path
-) -> Iterator[tuple[Deployment, subprocess.Popen[bytes], str, Path]]:
-    deployment = Deployment(database_url)
+def start_server(
+    deployment: Deployment, tmp_path: Path, **settings: str
+) -> tuple[subprocess.Popen[bytes], str, Path]:
+    """``otphub serve`` with the deployment's environment plus ``settings``; waits until it
+    answers /healthz."""
     port = free_port()
-    log_path = tmp_path / "server.log"
+    log_path = tmp_path / f"server-{port}.log"
     with log_path.open("wb") as log:
         process = subprocess.Popen(
             [str(BIN / "otphub"), "serve", "--port", str(port)],
-            env=deployment.env,
+            env={**deployment.env, **settings},
             stdout=log,
             stderr=subprocess.STDOUT,
             cwd=tmp_path,
@@ -91,10 +91,23 @@ def server(
     else:
         process.kill()
         raise AssertionError(log_path.read_text())
-    yield deployment, process, base, log_path
+    return process, base, log_path
+
+
+def stop_server(process: subprocess.Popen[bytes]) -> None:
     if process.poll() is None:
         process.kill()
         process.wait()
+
+
+@pytest.fixture
+def server(
+    database_url: str, tmp_path: Path
+) -> Iterator[tuple[Deployment, subprocess.Popen[bytes], str, Path]]:
+    deployment = Deployment(database_url)
+    process, base, log_path = start_server(deployment, tmp_path)
+    yield deployment, process, base, log_path
+    stop_server(process)
 
 
 def test_graceful_shutdown_finishes_in_flight_requests(server: Served, backend: str) -> None:
@@ -240,3 +253,126 @@ def test_logs_at_debug_level_carry_no_secret(
     for line in logs.splitlines():
         if line.startswith("{"):
             json.loads(line)  # every structured line is JSON
+
+
+# ---------------------------------------------------------------- clients on the internet
+
+Serve = Callable[..., str]
+# How long a test waits for the server to act; far above every deadline the tests set, so
+# that a server without the deadline fails the test instead of hanging it.
+PATIENCE = 15.0
+
+
+@pytest.fixture
+def serve(database_url: str, tmp_path: Path) -> Iterator[Serve]:
+    """Starts ``otphub serve`` with extra settings (``OTPHUB_...="..."``); its base URL."""
+    deployment = Deployment(database_url)
+    started: list[subprocess.Popen[bytes]] = []
+
+    def start(**settings: str) -> str:
+        process, base, _log = start_server(deployment, tmp_path, **settings)
+        started.append(process)
+        return base
+
+    yield start
+    for process in started:
+        stop_server(process)
+
+
+def connect(base: str) -> socket.socket:
+    host, port = base.removeprefix("http://").split(":")
+    return socket.create_connection((host, int(port)), timeout=PATIENCE)
+
+
+def closed_by_server(sock: socket.socket) -> bytes:
+    """Waits (at most PATIENCE) for the server to close; what it sent before. A timeout
+    (the server kept the connection open) raises."""
+    received = b""
+    while chunk := sock.recv(65536):
+        received += chunk
+    return received
+
+
+def test_headers_sent_too_slowly_or_never_lose_the_connection(serve: Serve) -> None:
+    base = serve(OTPHUB_HEADER_TIMEOUT="0.5")
+    # A new connection that sends nothing.
+    with connect(base) as idle:
+        assert closed_by_server(idle) == b""
+    # Headers trickled a byte every 0.1 s: 400 bytes would take 40 s.
+    request = b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Padding: " + b"a" * 400
+    with connect(base) as trickling:
+        trickling.settimeout(0.1)
+        received = b""
+        for byte in request:
+            try:
+                trickling.send(bytes([byte]))
+                chunk = trickling.recv(65536)
+            except TimeoutError:
+                continue
+            except OSError:
+                break  # reset by the server
+            if not chunk:
+                break
+            received += chunk
+        else:
+            raise AssertionError("the server waited for the headers as long as they came")
+        assert received == b""
+    # Prompt clients are served as usual, and the next request on a kept-alive connection
+    # gets its own deadline.
+    with httpx.Client(base_url=base, timeout=PATIENCE) as client:
+        assert client.get("/healthz").text == "OK"
+        time.sleep(1)
+        assert client.get("/healthz").text == "OK"
+
+
+def test_idle_kept_alive_connections_close_after_the_keep_alive_setting(serve: Serve) -> None:
+    base = serve(OTPHUB_KEEP_ALIVE_SECONDS="1")
+    with connect(base) as sock:
+        sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+        # uvicorn's own default is 5 s: a server ignoring the setting fails here.
+        sock.settimeout(3.5)
+        assert closed_by_server(sock).endswith(b"\r\n\r\nOK")
+
+
+def test_connections_beyond_the_limit_are_answered_503(serve: Serve) -> None:
+    base = serve(OTPHUB_MAX_CONNECTIONS="3")
+    others = [connect(base) for _ in range(3)]
+    try:
+        with httpx.Client(base_url=base, timeout=PATIENCE) as client:
+            assert client.get("/healthz").status_code == 503
+    finally:
+        for sock in others:
+            sock.close()
+    with httpx.Client(base_url=base, timeout=PATIENCE) as client:
+        for _ in range(100):  # the server notices the closes a moment later
+            answer = client.get("/healthz", headers={"Connection": "close"})
+            if answer.status_code == 200:
+                break
+            time.sleep(0.05)
+        assert answer.status_code == 200 and answer.text == "OK"
+
+
+def failed_logins(base: str, forwarded_for: str, count: int) -> list[int]:
+    """Statuses of ``count`` requests with a wrong key, as if from ``forwarded_for``."""
+    with httpx.Client(base_url=base, timeout=PATIENCE) as client:
+        return [
+            client.get(
+                "/stubs/handler_api.php",
+                params={"api_key": "ohc_wrong", "action": "getBalance"},
+                headers={"X-Forwarded-For": forwarded_for},
+            ).status_code
+            for _ in range(count)
+        ]
+
+
+def test_forwarded_addresses_are_believed_from_trusted_proxies_only(serve: Serve) -> None:
+    # Trusted (the default: a proxy on this machine): the per-address limit on failed
+    # logins counts each forwarded client on its own.
+    trusting = serve(OTPHUB_AUTH_FAILURES_PER_MINUTE="2")
+    assert failed_logins(trusting, "127.0.0.5", 3) == [200, 200, 429]
+    assert failed_logins(trusting, "127.0.0.6", 1) == [200]
+    # Trusted only from another address (127.0.0.2): X-Forwarded-For is ignored, every
+    # request counts for 127.0.0.1.
+    distrusting = serve(OTPHUB_AUTH_FAILURES_PER_MINUTE="2", OTPHUB_FORWARDED_ALLOW_IPS="127.0.0.2")
+    assert failed_logins(distrusting, "127.0.0.5", 2) == [200, 200]
+    assert failed_logins(distrusting, "127.0.0.6", 1) == [429]

@@ -19,6 +19,7 @@ from starlette.routing import Route
 from otphub import metrics
 from otphub.http import agent, customer_api
 from otphub.http.answers import text
+from otphub.http.body_timeout import BodyTimeout
 from otphub.http.limits import BodyLimit, Limiter
 from otphub.http.shortcut import Shortcut
 from otphub.services import database
@@ -92,6 +93,8 @@ def create_app(
         Route("/metrics", metrics_endpoint, methods=["GET"]),
     ]
     middleware = [
+        # Outermost: its deadline covers every body reader behind it.
+        Middleware(BodyTimeout, seconds=rt.settings.body_timeout),
         Middleware(BodyLimit),
         Middleware(Shortcut, paths=customer_paths, endpoint=customer_api.endpoint),
     ]
