@@ -82,21 +82,27 @@ async def _authenticate(
     try:
         return await accounts.authenticate_provider(rt, key if isinstance(key, str) else None)
     except errors.SupplierError as refusal:
+        # Counted only once a key has failed: a valid key is never refused for what
+        # others at the same address sent.
         if refusal.http_status == 401:
-            limiter.failed_auth(ip)
+            blocked = limiter.failed_auth(ip)
+            if blocked:
+                raise AuthFailuresBlocked(blocked) from refusal
         raise
+
+
+class AuthFailuresBlocked(Exception):
+    """Too many failed authentications from this address: 429 with Retry-After."""
+
+    def __init__(self, seconds: float) -> None:
+        super().__init__(seconds)
+        self.seconds = seconds
 
 
 async def push_sms(request: Request) -> Response:
     rt: Runtime = request.app.state.runtime
     limiter: Limiter = request.app.state.limiter
     ip = request.client.host if request.client else "-"
-    blocked = limiter.blocked_ip(ip)
-    if blocked:
-        metrics.RATE_LIMITED.labels("auth_failures").inc()
-        response = _error("too many failed authentications", 429)
-        response.headers["Retry-After"] = limits.retry_after(blocked)
-        return response
     try:
         body = await _body(request)
         provider = await _authenticate(rt, limiter, ip, body)
@@ -119,6 +125,11 @@ async def push_sms(request: Request) -> Response:
             phone_from=phone_from[:MAX_PHONE_FROM] if isinstance(phone_from, str) else None,
             text=text,
         )
+    except AuthFailuresBlocked as blocked:
+        metrics.RATE_LIMITED.labels("auth_failures").inc()
+        response = _error("too many failed authentications", 429)
+        response.headers["Retry-After"] = limits.retry_after(blocked.seconds)
+        return response
     except errors.SupplierError as refusal:
         metrics.SMS_PUSHES.labels("refused").inc()
         if rt.settings.log_requests != "none":
