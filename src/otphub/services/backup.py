@@ -1,13 +1,16 @@
 """``otphub backup``: an online, consistent copy of a SQLite database.
 
 ``VACUUM INTO`` writes the state of one read transaction into a new file while the
-server keeps serving; the copy is then checked with ``PRAGMA integrity_check``. On
+server keeps serving; the copy is then checked with ``PRAGMA integrity_check``. The copy
+is created with mode 0600 before SQLite writes into it (it holds codes and phone numbers,
+like the database). On
 PostgreSQL the standard tools do this job better (pg_dump, or base backups with WAL
 archiving), so OTPHub does not reimplement them.
 """
 
 from __future__ import annotations
 
+import os
 import sqlite3
 from pathlib import Path
 
@@ -27,8 +30,20 @@ def backup_sqlite(settings: Settings, target: Path) -> dict[str, int]:
     if target.exists():
         raise errors.InvalidInput(f"{target} exists already; a backup never overwrites")
     target.parent.mkdir(parents=True, exist_ok=True)
-    with sqlite3.connect(source, timeout=30) as conn:
-        conn.execute("VACUUM INTO ?", (str(target),))
+    # VACUUM INTO accepts an empty file: create it private first, exclusively (a backup
+    # never overwrites, even one that appeared since the check above).
+    try:
+        os.close(os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+    except FileExistsError as exc:
+        raise errors.InvalidInput(f"{target} exists already; a backup never overwrites") from exc
+    try:
+        with sqlite3.connect(source, timeout=30) as conn:
+            conn.execute("VACUUM INTO ?", (str(target),))
+    except BaseException as exc:
+        target.unlink(missing_ok=True)  # no empty or partial copy left behind
+        if isinstance(exc, sqlite3.Error):
+            raise errors.OTPHubError(f"the copy failed: {exc}") from exc
+        raise
     with sqlite3.connect(target) as copy:
         (verdict,) = copy.execute("PRAGMA integrity_check").fetchone()
         if verdict != "ok":
