@@ -35,7 +35,7 @@ class Currency:
     def parse_signed(self, text: str) -> int:
         raw = text.strip()
         if not _AMOUNT.fullmatch(raw):
-            raise InvalidAmount(f"not an amount: {text!r}")
+            raise InvalidAmount(f"not an amount: {_shown(text)}")
         try:
             value = Decimal(raw)
         except InvalidOperation as exc:  # pragma: no cover - the regex already filters
@@ -125,6 +125,11 @@ _EXPONENT_BOUND = 10**6
 # Enough digits for any ceiling of at most _CEILING_DIGITS + 1 integer digits and a few
 # decimals, and for a mantissa of up to 1,024 digits moved by scaleb without rounding.
 _EXACT = Context(prec=2048, Emax=_EXPONENT_BOUND * 2, Emin=-_EXPONENT_BOUND * 2)
+
+
+def _shown(text: str) -> str:
+    """What an error message quotes of a rejected amount: its start, never 5,000 digits."""
+    return repr(text) if len(text) <= 40 else f"{text[:40]!r}... ({len(text)} characters)"
 
 
 def _bounded_exponent(text: str | None) -> int:

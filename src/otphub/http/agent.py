@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import json
+import math
 import re
 import zlib
 from typing import Any
@@ -46,6 +47,13 @@ def _integer(body: dict[str, Any], name: str) -> int:
     return value
 
 
+def _bounded_int(text: str) -> int | float:
+    """A JSON integer: read only if it can be a BIGINT (19 digits and a sign); a longer one
+    stands as infinity, which ``_integer`` refuses with the field's name. Reading a
+    64 KiB integer costs seconds of CPU where the interpreter's digit limit is off."""
+    return int(text) if len(text) <= 20 else math.inf
+
+
 def _storable(value: object) -> object:
     """NUL and lone surrogates cannot be stored (PostgreSQL text, UTF-8): U+FFFD instead."""
     if not isinstance(value, str):
@@ -67,7 +75,7 @@ async def _body(request: Request) -> dict[str, Any]:
         if len(raw) > MAX_BODY or inflater.unconsumed_tail:
             raise errors.SupplierError("body too large", http_status=413)
     try:
-        body = json.loads(raw)
+        body = json.loads(raw, parse_int=_bounded_int)
     except (ValueError, UnicodeDecodeError, RecursionError) as exc:
         raise errors.SupplierError("body is not JSON") from exc
     if not isinstance(body, dict):
