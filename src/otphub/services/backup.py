@@ -1,11 +1,12 @@
 """``otphub backup``: an online, consistent copy of a SQLite database.
 
 ``VACUUM INTO`` writes the state of one read transaction into a new file while the
-server keeps serving; the copy is then checked with ``PRAGMA integrity_check``. The copy
-is created with mode 0600 before SQLite writes into it (it holds codes and phone numbers,
-like the database). On
+server keeps serving; the copy is then checked with ``PRAGMA integrity_check``. On
 PostgreSQL the standard tools do this job better (pg_dump, or base backups with WAL
 archiving), so OTPHub does not reimplement them.
+
+The copy is created with mode 0600 before SQLite writes into it: like the database, it
+holds codes and phone numbers.
 """
 
 from __future__ import annotations
