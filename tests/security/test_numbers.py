@@ -9,7 +9,11 @@ ceiling that every offer meets; every other number is a protocol word.
 
 from __future__ import annotations
 
+from fractions import Fraction
+
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from tests.fuzz.checks import agent_answer, customer_answer
 from tests.support import Hub
@@ -107,3 +111,60 @@ def test_the_supplier_endpoint_refuses_huge_numbers(hub: Hub, number: str) -> No
         refused = agent_answer(answer)
         assert answer.status_code == 400, (field, refused)
         assert refused["error"] == f"{field} must be a whole number from 0 to 2**63-1", refused
+
+
+@st.composite
+def php_numbers(draw: st.DrawFn) -> tuple[str, Fraction | None]:
+    """A number as a client may write it, with exponents small or monstrous, and its exact
+    value (``None``: beyond every amount)."""
+    sign = draw(st.sampled_from(["", "+", "-"]))
+    whole = draw(st.text("0123456789", max_size=25))
+    fraction = draw(st.none() | st.text("0123456789", max_size=25))
+    if not whole and not fraction:
+        whole = "0"
+    exponent = draw(
+        st.none()
+        | st.integers(-40, 40)
+        | st.integers(-(10**12), 10**12)
+        | st.sampled_from([999990, 999999999, -999999999, 200000])
+    )
+    spelled = sign + whole + ("" if fraction is None else "." + fraction)
+    if exponent is not None:
+        spelled += draw(st.sampled_from(["e", "E"])) + str(exponent)
+    digits = whole + (fraction or "")
+    mantissa = Fraction(int(digits or "0"), 10 ** len(fraction or ""))
+    power = exponent or 0
+    value: Fraction | None
+    if mantissa == 0 or sign == "-":
+        value = Fraction(0) if sign != "-" else -mantissa
+    elif abs(power) > 1000:
+        value = None if power > 0 else Fraction(0)
+    else:
+        value = mantissa * Fraction(10) ** power
+    return spelled, value
+
+
+@pytest.fixture
+def penniless(hub: Hub) -> str:
+    """A customer without money, and one number for sale at 0.50: asking for it changes
+    nothing, whatever the answer (the examples of one test share this deployment)."""
+    hub.stocked(count=1, price="0.50")
+    return hub.customer("0.00")
+
+
+@settings(
+    max_examples=60,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(number=php_numbers())
+def test_any_ceiling_decides_as_exact_arithmetic_does(
+    hub: Hub, penniless: str, number: tuple[str, Fraction | None]
+) -> None:
+    """A customer without money asks with any ceiling: a ceiling of at least the price
+    (0.50) answers NO_BALANCE, a lower one WRONG_MAX_PRICE, never ERROR_SQL."""
+    spelled, value = number
+    answer = hub.api(penniless, "getNumber", service="tg", maxPrice=spelled)
+    customer_answer(answer)
+    affordable = value is None or value >= Fraction(1, 2)
+    assert answer.text == ("NO_BALANCE" if affordable else "WRONG_MAX_PRICE:0.50"), spelled
