@@ -117,13 +117,25 @@ def root(
 def init() -> None:
     """Create or upgrade the database and load the catalog."""
 
-    async def use_case(rt: Runtime) -> tuple[int, int]:
-        return len(rt.catalog.services), len(rt.catalog.countries)
+    async def use_case(rt: Runtime) -> tuple[int, int, bool]:
+        return len(rt.catalog.services), len(rt.catalog.countries), rt.secret_created
 
-    service_count, country_count = run(use_case, migrate_schema=True)
-    shown = database.shown_url(settings().database_url)
+    service_count, country_count, secret_created = run(use_case, migrate_schema=True)
+    current = settings()
+    shown = database.shown_url(current.database_url)
     typer.echo(
         f"database ready: {shown} ({service_count} services, {country_count} countries)",
+        err=True,
+    )
+    # Keys are stored as HMAC(secret, key): say where the secret is, every time.
+    where = (
+        "OTPHUB_SECRET"
+        if current.secret is not None
+        else f"{current.secret_path().absolute()}{' (generated now)' if secret_created else ''}"
+    )
+    typer.echo(
+        f"server secret: {where}; every node and every backup needs this secret "
+        "(without it no key works): keep it with your backups",
         err=True,
     )
 
@@ -304,9 +316,15 @@ def _key_commands(kind: accounts.OwnerKind) -> typer.Typer:
 
     @keys_app.command("revoke")
     def key_revoke(
-        key: Annotated[str, typer.Argument(help="The key's id (see `list`) or the key itself.")],
+        key: Annotated[
+            str,
+            typer.Argument(
+                help="The key's id (see `list`). The key itself works too, but then it is "
+                "in your shell history and the process list: prefer the id."
+            ),
+        ],
     ) -> None:
-        """Revoke a key; every server process refuses it from the next request on."""
+        """Revoke a key by its id; every server process refuses it from the next request on."""
         info = run(lambda rt: accounts.revoke_key(rt, kind=kind, key=key))
         typer.echo(f"{kind} key {info.id} ({info.hint}...) revoked", err=True)
 

@@ -6,6 +6,8 @@ them, and command-line options override both.
 
 from __future__ import annotations
 
+import contextlib
+import os
 import secrets
 from pathlib import Path
 from typing import Literal
@@ -16,6 +18,12 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from otphub.domain.money import Currency, currency
 
 DEFAULT_DATABASE_URL = "sqlite:///var/otphub.db"
+# Where the generated secret lives when the database is not a SQLite file (PostgreSQL):
+# relative to the working directory, which is why ``otphub init`` prints the full path.
+DEFAULT_SECRET_FILE = Path("var/otphub.secret")
+# Shorter secrets are refused: an empty one would be an HMAC key every deployment shares,
+# and a secret file cut short by a crash must not silently become a different secret.
+MIN_SECRET_LENGTH = 16
 
 RequestLogs = Literal["all", "except_polls", "none"]
 _REQUEST_LOG_ALIASES = {
@@ -39,7 +47,8 @@ class Settings(BaseSettings):
     # "all"; "except_polls", all but status polls answered with a status (every client
     # repeats them every few seconds; /metrics counts them); "none".
     log_requests: RequestLogs = "except_polls"
-    secret: str = ""
+    # None: not set, use (or generate) the secret file. Set but empty is refused.
+    secret: str | None = None
     # Seconds a process reuses its count of the stock for getPrices and similar; 0 = count
     # on every request.
     stock_cache_seconds: float = Field(default=2.0, ge=0)
@@ -102,25 +111,98 @@ class Settings(BaseSettings):
                 return Path(self.database_url.removeprefix(prefix).split("?", 1)[0])
         return None
 
-    def secret_bytes(self) -> bytes:
-        """The server secret: the setting, or one generated once and kept beside the data."""
-        if self.secret:
-            return self.secret.encode()
+    def secret_path(self) -> Path:
+        """Where the generated secret is kept: beside a SQLite database, else
+        ``var/otphub.secret`` under the working directory."""
         db_path = self.sqlite_path()
-        path = (
-            db_path.with_name(db_path.name + ".secret")
-            if db_path is not None
-            else Path("var/otphub.secret")
+        if db_path is not None:
+            return db_path.with_name(db_path.name + ".secret")
+        return DEFAULT_SECRET_FILE
+
+    def configured_secret(self) -> bytes | None:
+        """The server secret: ``OTPHUB_SECRET``, else the secret file's content; ``None``
+        when neither exists yet (``Runtime.start`` then generates one, unless the database
+        already holds keys). Raises ``SecretError`` for an empty or short secret."""
+        if self.secret is not None:
+            if len(self.secret.strip()) < MIN_SECRET_LENGTH:
+                raise SecretError(
+                    f"OTPHUB_SECRET is set but has {len(self.secret.strip())} characters; "
+                    f"it needs at least {MIN_SECRET_LENGTH} (unset it to use the secret file "
+                    f"{self.secret_path().absolute()})"
+                )
+            return self.secret.encode()
+        return read_secret_file(self.secret_path())
+
+    def secret_bytes(self) -> bytes:
+        """The configured secret (see ``configured_secret``), which must exist."""
+        value = self.configured_secret()
+        if value is None:
+            raise SecretError(missing_secret_message(self.secret_path()))
+        return value
+
+
+class SecretError(ValueError):
+    """The server secret is missing, empty or too short: a one-line error, never a
+    silently different secret (every key stored would stop working)."""
+
+
+def missing_secret_message(path: Path) -> str:
+    return (
+        f"no server secret: OTPHUB_SECRET is not set and there is no secret file at "
+        f"{path.absolute()}"
+    )
+
+
+def read_secret_file(path: Path) -> bytes | None:
+    """The secret kept in ``path``, ``None`` if there is no such file."""
+    try:
+        value = path.read_text().strip()
+    except FileNotFoundError:
+        return None
+    if len(value) < MIN_SECRET_LENGTH:
+        raise SecretError(
+            f"the secret file {path.absolute()} is {'empty' if not value else 'too short'} "
+            f"({len(value)} characters, at least {MIN_SECRET_LENGTH} needed): restore it from "
+            f"a backup or set OTPHUB_SECRET; a new secret would make every key invalid"
         )
-        if path.exists():
-            return path.read_text().strip().encode()
-        path.parent.mkdir(parents=True, exist_ok=True)
-        value = secrets.token_urlsafe(32)
-        # O_EXCL: when two processes start at once, exactly one secret wins.
+    return value.encode()
+
+
+def create_secret_file(path: Path) -> bytes:
+    """Generate a secret into ``path`` atomically, readable by its owner only, and return
+    the secret now in ``path`` (another process starting at the same time may have won).
+
+    The secret is written and synced under a private temporary name opened with mode 0600
+    (no window in which others could read it), then linked to ``path``: the link fails if
+    ``path`` exists, so exactly one secret wins, and ``path`` never holds a partial one.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    value = secrets.token_urlsafe(32)
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}")
+    try:
+        _write_private(temporary, value)
         try:
-            with path.open("x") as handle:
-                handle.write(value)
-            path.chmod(0o600)
+            os.link(temporary, path)
         except FileExistsError:
-            pass
-        return path.read_text().strip().encode()
+            pass  # another process won: its secret is the one
+        except OSError:
+            # A filesystem without hard links: create the file itself, still exclusively
+            # and 0600 (a crash mid-write then leaves a short file, which is refused).
+            with contextlib.suppress(FileExistsError):
+                _write_private(path, value)
+    finally:
+        temporary.unlink(missing_ok=True)
+    found = read_secret_file(path)
+    if found is None:  # pragma: no cover - removed between our link and our read
+        raise SecretError(f"the secret file {path.absolute()} vanished while being created")
+    return found
+
+
+def _write_private(path: Path, value: str) -> None:
+    """Create ``path`` (never an existing file) with mode 0600 from the start, and sync."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        os.write(fd, value.encode())
+        os.fsync(fd)
+    finally:
+        os.close(fd)

@@ -34,7 +34,7 @@ from otphub.db.engine import open_database
 from otphub.services import accounts, inventory
 from otphub.services.runtime import build_runtime
 
-SECRET = "cli-test-secret"
+SECRET = "cli-test-secret-0123456789"
 KEY_SHAPE = re.compile(r"[A-Za-z0-9_-]+")
 BIN = Path(sys.executable).parent
 OTPHUB = str(BIN / "otphub")

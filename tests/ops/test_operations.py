@@ -82,7 +82,10 @@ def test_backup_is_an_online_consistent_copy(hub: Hub, tmp_path: Path) -> None:
     hub.say(key, "setStatus", id=activation_id, status=6)
     hub.buy(key)  # a live hold in the copy
     target = tmp_path / "copies" / "otphub-backup.db"
-    env = {"OTPHUB_DATABASE_URL": hub.rt.settings.database_url, "OTPHUB_SECRET": "x"}
+    env = {
+        "OTPHUB_DATABASE_URL": hub.rt.settings.database_url,
+        "OTPHUB_SECRET": "ops-test-secret-0123",
+    }
     result = runner.invoke(cli, ["backup", str(target)], env=env)
     if hub.backend == "postgresql":
         assert result.exit_code == 1

@@ -6,7 +6,9 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
+from starlette.applications import Starlette
 
+from otphub.http import limits
 from otphub.http.limits import Limiter
 from otphub.services import accounts
 from tests.support import Hub
@@ -23,7 +25,7 @@ class FakeMonotonic:
 def install_limiter(hub: Hub, *, auth_failures_per_minute: int = 60) -> FakeMonotonic:
     clock = FakeMonotonic()
     app = hub.live.app.app
-    assert app is not None
+    assert isinstance(app, Starlette)
     app.state.limiter = Limiter(auth_failures_per_minute=auth_failures_per_minute, clock=clock)
     return clock
 
@@ -72,21 +74,45 @@ def test_per_customer_rate_overrides_the_setting(hub: Hub) -> None:
     assert all(hub.api(key, "getBalance").status_code == 200 for _ in range(50))
 
 
-def test_failed_authentications_block_the_address(hub: Hub) -> None:
+def test_failed_authentications_block_bad_keys_from_the_address(hub: Hub) -> None:
     clock = install_limiter(hub, auth_failures_per_minute=5)
     good = hub.customer()
     wrong = "ohc_" + "A" * 36
     assert [hub.say(wrong, "getBalance") for _ in range(5)] == ["BAD_KEY"] * 5
-    blocked = hub.api(good, "getBalance")
+    blocked = hub.api(wrong, "getBalance")
     assert blocked.status_code == 429
     assert blocked.text == "TOO_MANY_REQUESTS"
     assert int(blocked.headers["retry-after"]) >= 1
     # The supplier endpoint shares the address's record.
-    seller = hub.provider()
-    pushed = hub.http.post("/agent/api/sms", json={"action": "PUSH_SMS", "key": seller.key})
+    pushed = hub.http.post("/agent/api/sms", json={"action": "PUSH_SMS", "key": "ohp_nope"})
     assert pushed.status_code == 429
-    clock.now += 12  # 5 per minute: one failure forgiven every 12 s
+    assert pushed.json() == {"status": "ERROR", "error": "too many failed authentications"}
+    assert int(pushed.headers["retry-after"]) >= 1
+    # A valid key from the same address is served all along.
     assert hub.say(good, "getBalance") == "ACCESS_BALANCE:10.00"
+    clock.now += 12  # 5 per minute: one failure forgiven every 12 s
+    assert hub.say(wrong, "getBalance") == "BAD_KEY"
+    assert hub.api(wrong, "getBalance").status_code == 429
+
+
+def test_a_valid_key_is_never_refused_for_its_neighbours_bad_keys(hub: Hub) -> None:
+    """Behind one NAT, a client sending two bad keys a second (the default limit is 60 a
+    minute) once blocked every customer and every provider push of that address."""
+    clock = install_limiter(hub)
+    seller = hub.stocked(count=1)
+    key = hub.customer("10.00")
+    _, phone = hub.buy(key)
+    wrong = "ohc_" + "A" * 36
+    refused = []
+    for second in range(120):
+        for _ in range(2):
+            refused.append(hub.api(wrong, "getBalance").status_code)
+        assert hub.say(key, "getBalance") == "ACCESS_BALANCE:9.50", second
+        if second % 30 == 29:
+            pushed = hub.push_sms(seller, phone, f"code {second}0000")
+            assert pushed.json() == {"status": "SUCCESS"}, (second, pushed.text)
+        clock.now += 1.0
+    assert 429 in refused  # the neighbour did get blocked
 
 
 def test_provider_key_guessing_counts_too(hub: Hub) -> None:
@@ -94,7 +120,31 @@ def test_provider_key_guessing_counts_too(hub: Hub) -> None:
     for _ in range(3):
         answer = hub.http.post("/agent/api/sms", json={"action": "PUSH_SMS", "key": "nope"})
         assert answer.status_code == 401
-    assert hub.api(hub.customer(), "getBalance").status_code == 429
+    assert hub.api("ohc_" + "A" * 36, "getBalance").status_code == 429
+    assert hub.api(hub.customer(), "getBalance").status_code == 200
+
+
+def test_the_address_table_is_bounded_and_keeps_its_blocks(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A flood of new addresses (IPv6 gives anyone millions) once wiped the whole table at
+    100,000 entries, every block with it. Now the table stays bounded by dropping first
+    the addresses that are forgiven, then those with the most failures left to make."""
+    monkeypatch.setattr(limits, "_MAX_BUCKETS", 100)
+    clock = FakeMonotonic()
+    limiter = Limiter(auth_failures_per_minute=5, clock=clock)
+    blocked = [f"10.0.0.{i}" for i in range(20)]
+    for address in blocked:
+        assert [limiter.failed_auth(address) for _ in range(5)] == [0.0] * 5
+        assert limiter.failed_auth(address) > 0
+    for n in range(10_000):
+        limiter.failed_auth(f"2001:db8::{n:x}")  # one failure each
+        clock.now += 0.001
+    assert len(limiter._ips) <= 100
+    assert all(limiter.failed_auth(address) > 0 for address in blocked)
+    # Forgiven in time, as before.
+    clock.now += 60
+    assert limiter.failed_auth(blocked[0]) == 0.0
 
 
 def test_bodies_queries_and_parameters_have_limits(hub: Hub) -> None:

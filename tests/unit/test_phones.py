@@ -18,3 +18,24 @@ def test_phone_exceptions() -> None:
     for bad in ["79", "7918a", "8918", "79181234567", "+7918"]:
         with pytest.raises(errors.WrongExceptionPhone):
             parse_phone_exceptions(bad, country_prefix="7")
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        "7٩٥٨٤١٢٣٤٥٦",  # Arabic-Indic digits after an ASCII 7
+        "٧٩٥٨٤١٢٣٤٥٦",
+        "７９５８４１２３４５６",  # fullwidth
+        "७९५८४१२३४५६",  # Devanagari
+        "7958412345６",  # one fullwidth digit is enough
+    ],
+)
+def test_only_ascii_digits_make_a_phone(raw: str) -> None:
+    with pytest.raises(errors.InvalidInput):
+        normalize_phone(raw)
+
+
+@pytest.mark.parametrize("raw", ["7٩١٨", "７９１８", "7918,7٩٠٠"])
+def test_only_ascii_digits_make_a_phone_exception(raw: str) -> None:
+    with pytest.raises(errors.WrongExceptionPhone):
+        parse_phone_exceptions(raw, country_prefix="7")

@@ -1,9 +1,12 @@
 """The hot path's shortcuts give exactly the answers of what they stand in for."""
 
+import gc
 import hashlib
 import hmac
+import tracemalloc
 from urllib.parse import parse_qsl
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -54,3 +57,36 @@ def test_key_hash_is_hmac_sha256_hex() -> None:
     key = keys.new_key(keys.PROVIDER_PREFIX)
     expected = hmac.new(SECRET, key.encode(), hashlib.sha256).hexdigest()
     assert keys.key_hash(SECRET, key) == expected
+
+
+def test_presented_strings_are_not_kept_before_their_shape_is_checked() -> None:
+    """A provider key may arrive 60 KB long (a JSON body holds up to 64 KiB). The key
+    cache once took every presented string before checking its shape: 300 such keys grew
+    the process by 18 MB. Length, shape and checksum now come first."""
+    presented = keys.new_key(keys.PROVIDER_PREFIX)
+    tracemalloc.start()
+    try:
+        gc.collect()
+        before = tracemalloc.get_traced_memory()[0]
+        for n in range(300):
+            huge = f"ohp_{n:08d}" + "x" * (60 * 1024)
+            assert keys.presented_digest(SECRET, huge, keys.PROVIDER_PREFIX) is None
+        # A well-formed key still gets its digest (and is the one kept).
+        assert keys.presented_digest(SECRET, presented, keys.PROVIDER_PREFIX) is not None
+        gc.collect()
+        kept = tracemalloc.get_traced_memory()[0] - before
+    finally:
+        tracemalloc.stop()
+    assert kept < 256 * 1024, f"{kept / 1024:.0f} KiB kept"
+
+
+def test_keys_of_other_lengths_never_pass() -> None:
+    key = keys.new_key(keys.CUSTOMER_PREFIX)
+    assert keys.looks_like_key(key, keys.CUSTOMER_PREFIX)
+    for other in (key + "0", key[:-1], key + "A" * 1000):
+        assert not keys.looks_like_key(other, keys.CUSTOMER_PREFIX)
+
+
+def test_no_hmac_under_an_empty_secret() -> None:
+    with pytest.raises(ValueError, match="no server secret"):
+        keys.key_hash(b"", keys.new_key(keys.CUSTOMER_PREFIX))

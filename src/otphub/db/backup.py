@@ -6,12 +6,17 @@ import sqlite3
 from collections.abc import Sequence
 from pathlib import Path
 
+from otphub.domain import errors
+
 
 def vacuum_into(source: Path, target: Path) -> None:
     """Write the state of one read transaction of ``source`` into the new file ``target``
     (``VACUUM INTO``), while other connections go on reading and writing."""
-    with sqlite3.connect(source, timeout=30) as conn:
-        conn.execute("VACUUM INTO ?", (str(target),))
+    try:
+        with sqlite3.connect(source, timeout=30) as conn:
+            conn.execute("VACUUM INTO ?", (str(target),))
+    except sqlite3.Error as exc:
+        raise errors.OTPHubError(f"the copy failed: {exc}") from exc
 
 
 def integrity(path: Path) -> str:

@@ -112,8 +112,12 @@ def async_url(url: str) -> str:
         return url
     if url.startswith("sqlite+aiosqlite:///"):
         return "sqlite:///" + url.removeprefix("sqlite+aiosqlite:///")
+    # Only the scheme: the rest of a URL may carry a password.
+    scheme = url.split("://", 1)[0] if "://" in url else ""
+    if not (scheme.isascii() and scheme.replace("+", "").isalnum() and len(scheme) <= 30):
+        scheme = "(unreadable)"
     raise ValueError(
-        f"unsupported database URL {url!r}: use sqlite:///path/file.db "
+        f"unsupported database URL (scheme {scheme!r}): use sqlite:///path/file.db "
         "or postgresql://user@host:port/db"
     )
 

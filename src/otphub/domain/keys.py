@@ -25,6 +25,7 @@ _ALPHABET = string.digits + string.ascii_uppercase + string.ascii_lowercase
 _RANDOM_LENGTH = 30
 _CHECKSUM_LENGTH = 6
 _SHAPE = re.compile(r"oh[cp]_[0-9A-Za-z]{36}")
+KEY_LENGTH = len(CUSTOMER_PREFIX) + _RANDOM_LENGTH + _CHECKSUM_LENGTH
 HINT_LENGTH = 10
 
 
@@ -46,26 +47,37 @@ def new_key(prefix: str) -> str:
 
 
 def looks_like_key(key: str, prefix: str) -> bool:
-    """Shape, owner kind and checksum: everything that can be checked without a lookup."""
+    """Length, shape, owner kind and checksum: everything that can be checked without a
+    lookup. The length comes first, so a 60 KB "key" costs one comparison."""
     return (
-        key.startswith(prefix)
+        len(key) == KEY_LENGTH
+        and key.startswith(prefix)
         and _SHAPE.fullmatch(key) is not None
         and hmac.compare_digest(_checksum(key[:-_CHECKSUM_LENGTH]), key[-_CHECKSUM_LENGTH:])
     )
 
 
 def key_hash(secret: bytes, key: str) -> str:
+    if not secret:
+        # Never an HMAC under an empty key: every deployment would share it.
+        raise ValueError("no server secret")
     return hmac.digest(secret, key.encode(), "sha256").hex()
 
 
-@functools.lru_cache(maxsize=4096)
 def presented_digest(secret: bytes, key: str, prefix: str) -> str | None:
     """``key_hash`` of a presented key, or ``None`` if it cannot be a key of this kind
-    (``looks_like_key``). Every request presents a key, most of them the same few again and
-    again: the checks and the HMAC cost more than the lookup that follows, so their result
-    is kept. This is a pure function of its arguments (whether the key is still valid is
-    always the database's answer), and the cache is bounded."""
-    return key_hash(secret, key) if looks_like_key(key, prefix) else None
+    (``looks_like_key``). The checks run on every request, before the cache: only a
+    string that could be a real key (40 characters, checksum right) is ever kept, so
+    whatever a client presents, the cache holds at most 4,096 such short strings."""
+    return _cached_hash(secret, key) if looks_like_key(key, prefix) else None
+
+
+@functools.lru_cache(maxsize=4096)
+def _cached_hash(secret: bytes, key: str) -> str:
+    """Every request presents a key, most of them the same few again and again: the HMAC
+    costs more than the lookup that follows, so it is kept. A pure function of its
+    arguments (whether the key is still valid is always the database's answer)."""
+    return key_hash(secret, key)
 
 
 def hint(key: str) -> str:

@@ -1,4 +1,9 @@
-"""Phone numbers and phone prefixes as the protocol writes them: digits only."""
+"""Phone numbers and phone prefixes as the protocol writes them: ASCII digits only.
+
+``\\d`` in a Python pattern also matches Arabic-Indic, Devanagari, fullwidth and every
+other Unicode digit: ``7\u0669\u0665\u0668...`` would be stored as a phone that no SMS
+ever matches. Every pattern here spells out ``[0-9]``.
+"""
 
 from __future__ import annotations
 
@@ -6,8 +11,8 @@ import re
 
 from otphub.domain import errors
 
-_PHONE = re.compile(r"[1-9]\d{6,14}")  # E.164 without '+': at most 15 digits
-_DIGITS = re.compile(r"\d+")
+_PHONE = re.compile(r"[1-9][0-9]{6,14}")  # E.164 without '+': at most 15 digits
+_DIGITS = re.compile(r"[0-9]+")
 
 
 def normalize_phone(raw: str) -> str:

@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import json
+import math
 import re
 import zlib
 from typing import Any
@@ -46,6 +47,13 @@ def _integer(body: dict[str, Any], name: str) -> int:
     return value
 
 
+def _bounded_int(text: str) -> int | float:
+    """A JSON integer: read only if it can be a BIGINT (19 digits and a sign); a longer one
+    stands as infinity, which ``_integer`` refuses with the field's name. Reading a
+    64 KiB integer costs seconds of CPU where the interpreter's digit limit is off."""
+    return int(text) if len(text) <= 20 else math.inf
+
+
 def _storable(value: object) -> object:
     """NUL and lone surrogates cannot be stored (PostgreSQL text, UTF-8): U+FFFD instead."""
     if not isinstance(value, str):
@@ -67,7 +75,7 @@ async def _body(request: Request) -> dict[str, Any]:
         if len(raw) > MAX_BODY or inflater.unconsumed_tail:
             raise errors.SupplierError("body too large", http_status=413)
     try:
-        body = json.loads(raw)
+        body = json.loads(raw, parse_int=_bounded_int)
     except (ValueError, UnicodeDecodeError, RecursionError) as exc:
         raise errors.SupplierError("body is not JSON") from exc
     if not isinstance(body, dict):
@@ -82,21 +90,27 @@ async def _authenticate(
     try:
         return await accounts.authenticate_provider(rt, key if isinstance(key, str) else None)
     except errors.SupplierError as refusal:
+        # Counted only once a key has failed: a valid key is never refused for what
+        # others at the same address sent.
         if refusal.http_status == 401:
-            limiter.failed_auth(ip)
+            blocked = limiter.failed_auth(ip)
+            if blocked:
+                raise AuthFailuresBlocked(blocked) from refusal
         raise
+
+
+class AuthFailuresBlocked(Exception):
+    """Too many failed authentications from this address: 429 with Retry-After."""
+
+    def __init__(self, seconds: float) -> None:
+        super().__init__(seconds)
+        self.seconds = seconds
 
 
 async def push_sms(request: Request) -> Response:
     rt: Runtime = request.app.state.runtime
     limiter: Limiter = request.app.state.limiter
     ip = request.client.host if request.client else "-"
-    blocked = limiter.blocked_ip(ip)
-    if blocked:
-        metrics.RATE_LIMITED.labels("auth_failures").inc()
-        response = _error("too many failed authentications", 429)
-        response.headers["Retry-After"] = limits.retry_after(blocked)
-        return response
     try:
         body = await _body(request)
         provider = await _authenticate(rt, limiter, ip, body)
@@ -119,6 +133,11 @@ async def push_sms(request: Request) -> Response:
             phone_from=phone_from[:MAX_PHONE_FROM] if isinstance(phone_from, str) else None,
             text=text,
         )
+    except AuthFailuresBlocked as blocked:
+        metrics.RATE_LIMITED.labels("auth_failures").inc()
+        response = _error("too many failed authentications", 429)
+        response.headers["Retry-After"] = limits.retry_after(blocked.seconds)
+        return response
     except errors.SupplierError as refusal:
         metrics.SMS_PUSHES.labels("refused").inc()
         if rt.settings.log_requests != "none":

@@ -205,9 +205,6 @@ def _too_many(reason: str, seconds: float) -> Response:
 
 
 async def _answer(rt: Runtime, params: Params, limiter: Limiter, ip: str) -> Response:
-    blocked = limiter.blocked_ip(ip)
-    if blocked:
-        return _too_many("auth_failures", blocked)
     name = params.get("action", "")
     poll = POLLS.get(name)
     polled: Activation | None = None
@@ -220,7 +217,11 @@ async def _answer(rt: Runtime, params: Params, limiter: Limiter, ip: str) -> Res
                 rt, params.get("api_key"), wanted
             )
     except errors.BadKey:
-        limiter.failed_auth(ip)
+        # Counted only once a key has failed: a valid key is never refused for what
+        # others at the same address sent.
+        blocked = limiter.failed_auth(ip)
+        if blocked:
+            return _too_many("auth_failures", blocked)
         raise
     wait = await limiter.customer_wait(rt, customer)
     if wait:

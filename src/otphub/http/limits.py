@@ -4,6 +4,11 @@ Token buckets in the memory of each server process. With N workers or nodes a ke
 reach N times its rate in total (each process counts alone); the per-IP limit on failed
 authentications likewise. This is stated in the README: the limits stop floods and key
 guessing, they are not a billing meter.
+
+The failed-authentication limit is consulted only once a key has failed: a request with a
+valid key is never refused by it, so one client sending bad keys behind a NAT does not
+lock out the customers and providers that share its address. A blocked address gets 429
+instead of ``BAD_KEY`` (or the supplier endpoint's 401) for every further bad key.
 """
 
 from __future__ import annotations
@@ -14,7 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from otphub.db import activations
+from otphub.services import usage
 from otphub.services.accounts import Customer
 from otphub.services.runtime import Runtime
 
@@ -26,22 +31,32 @@ MAX_VALUE = 1024
 # polling every activation once a second is never throttled.
 PER_LIVE_ACTIVATION = 2
 LIVE_COUNT_TTL = 5.0  # seconds a customer's live-activation count is reused
+# Buckets kept per table (keys, addresses). Beyond it the least telling buckets go first:
+# those full again (as good as absent), then those with the most tokens left; an address
+# that is blocked has none, so a flood of new addresses cannot wash the blocks away.
 _MAX_BUCKETS = 100_000
+# When a table is full, it is trimmed to this share of the maximum, so that the O(n) trim
+# runs once per tenth of the table's size of new entries, not on every one.
+_TRIM_TO = 0.9
 
 
 class RequestTooLarge(Exception):
     """A body, query string or parameter over the limits: answered 413."""
 
 
-@dataclass
+@dataclass(slots=True)
 class Bucket:
     tokens: float
     updated: float
+    rate: float = 0.0  # as of the last take (a key's rate follows its live activations)
+    capacity: float = 0.0
 
     def take(self, *, rate: float, capacity: float, now: float) -> float:
         """Take one token; 0 when allowed, else the seconds until one is there."""
         self.tokens = min(capacity, self.tokens + (now - self.updated) * rate)
         self.updated = now
+        self.rate = rate
+        self.capacity = capacity
         if self.tokens >= 1:
             self.tokens -= 1
             return 0.0
@@ -53,23 +68,31 @@ class Buckets:
         self._clock = clock
         self._buckets: dict[object, Bucket] = {}
 
+    def __len__(self) -> int:
+        return len(self._buckets)
+
     def take(self, key: object, *, rate: float, capacity: float) -> float:
         now = self._clock()
         bucket = self._buckets.get(key)
         if bucket is None:
             if len(self._buckets) >= _MAX_BUCKETS:
-                self._buckets.clear()  # a flood of keys or IPs: start over, never grow
+                self._trim(now)
             bucket = self._buckets[key] = Bucket(tokens=capacity, updated=now)
         return bucket.take(rate=rate, capacity=capacity, now=now)
 
-    def peek_empty(self, key: object, *, rate: float, capacity: float) -> float:
-        """Seconds until ``key`` has a token again (0 if it has one), without taking it."""
-        bucket = self._buckets.get(key)
-        if bucket is None:
-            return 0.0
-        now = self._clock()
-        tokens = min(capacity, bucket.tokens + (now - bucket.updated) * rate)
-        return 0.0 if tokens >= 1 else (1 - tokens) / rate
+    def _trim(self, now: float) -> None:
+        """Make room without forgetting what matters: first every bucket that is full again
+        (forgetting it changes nothing), then, if that is not enough, those with the most
+        tokens, so the emptiest (blocked addresses, keys at their limit) stay."""
+        left = {
+            key: min(b.capacity, b.tokens + (now - b.updated) * b.rate)
+            for key, b in self._buckets.items()
+        }
+        kept = [key for key, tokens in left.items() if tokens < self._buckets[key].capacity]
+        room = int(_MAX_BUCKETS * _TRIM_TO)
+        if len(kept) > room:
+            kept = sorted(kept, key=left.__getitem__)[:room]
+        self._buckets = {key: self._buckets[key] for key in kept}
 
 
 def retry_after(seconds: float) -> str:
@@ -91,14 +114,13 @@ class Limiter:
         self._auth_rate = auth_failures_per_minute / 60.0
 
     # -- failed authentications per client address
-    def blocked_ip(self, ip: str) -> float:
+    def failed_auth(self, ip: str) -> float:
+        """Count a failed authentication from ``ip``. 0: answer it as a bad key; else the
+        address is blocked, and this many seconds pass before its next failure is allowed
+        (answer 429). Called only after a key has failed, never before checking one."""
         if self._auth_capacity <= 0:
             return 0.0
-        return self._ips.peek_empty(ip, rate=self._auth_rate, capacity=self._auth_capacity)
-
-    def failed_auth(self, ip: str) -> None:
-        if self._auth_capacity > 0:
-            self._ips.take(ip, rate=self._auth_rate, capacity=self._auth_capacity)
+        return self._ips.take(ip, rate=self._auth_rate, capacity=self._auth_capacity)
 
     # -- requests per key
     async def customer_wait(self, rt: Runtime, customer: Customer) -> float:
@@ -113,8 +135,7 @@ class Limiter:
         cached = self._live.get(customer_id)
         if cached is not None and now - cached[1] < LIVE_COUNT_TTL:
             return cached[0]
-        async with rt.db.read() as conn:
-            count = await activations.count_live(conn, customer_id)
+        count = await usage.live_activation_count(rt, customer_id=customer_id)
         if len(self._live) >= _MAX_BUCKETS:
             self._live.clear()
         self._live[customer_id] = (count, now)

@@ -13,7 +13,6 @@ number, and the purchase then falls through to the next offer.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from decimal import ROUND_FLOOR, Decimal, InvalidOperation
 
 from otphub import metrics
 from otphub.db import activations, inventory, ledger
@@ -75,18 +74,8 @@ def _country(rt: Runtime, raw: str | None) -> int:
 
 
 def _max_price(rt: Runtime, raw: str | None) -> int | None:
-    """The customer's price ceiling in minor units, rounded down: an offer is affordable
-    when its price is at most this. An unreadable or negative value is a ceiling of 0, as
-    PHP reads it: refusing to buy is safer than buying without the limit that was meant."""
-    if raw is None:
-        return None
-    try:
-        value = Decimal(raw.strip())
-    except InvalidOperation:
-        return 0
-    if not value.is_finite() or value < 0:
-        return 0
-    return int(value.scaleb(rt.money.decimals).to_integral_value(rounding=ROUND_FLOOR))
+    """The customer's price ceiling in minor units (``Currency.parse_ceiling``)."""
+    return None if raw is None else rt.money.parse_ceiling(raw)
 
 
 async def buy_number(rt: Runtime, *, customer: Customer, request: PurchaseRequest) -> Purchase:
