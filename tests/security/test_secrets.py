@@ -46,7 +46,9 @@ def count_customers(url: str) -> int:
         db = open_database(url, pool_size=1)
         try:
             async with db.read() as conn:
-                return int((await conn.execute(text("SELECT COUNT(*) FROM customers"))).scalar_one())
+                return int(
+                    (await conn.execute(text("SELECT COUNT(*) FROM customers"))).scalar_one()
+                )
         finally:
             await db.dispose()
 
