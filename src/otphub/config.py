@@ -16,6 +16,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from otphub.domain.money import Currency, currency
 
 DEFAULT_DATABASE_URL = "sqlite:///var/otphub.db"
+MIN_METRICS_TOKEN = 16
 
 RequestLogs = Literal["all", "except_polls", "none"]
 _REQUEST_LOG_ALIASES = {
@@ -50,6 +51,10 @@ class Settings(BaseSettings):
     sqlite_synchronous: str = "NORMAL"
     time_zone: str = "UTC"
     log_level: str = "info"
+    # The bearer token that /metrics requires (Prometheus: authorization.credentials). Empty:
+    # /metrics is off (404), since open holds, live activations and request counts describe
+    # the business to whoever asks.
+    metrics_token: str = ""
 
     @field_validator("currency")
     @classmethod
@@ -66,6 +71,17 @@ class Settings(BaseSettings):
         if isinstance(value, str):
             word = value.strip().lower().replace("-", "_")
             return _REQUEST_LOG_ALIASES.get(word, word)
+        return value
+
+    @field_validator("metrics_token")
+    @classmethod
+    def _bearer_token(cls, value: str) -> str:
+        # It travels in an HTTP header, and guessing it must be hopeless.
+        if value and (len(value) < MIN_METRICS_TOKEN or not all("!" <= c <= "~" for c in value)):
+            raise ValueError(
+                f"must be at least {MIN_METRICS_TOKEN} characters: ASCII letters, digits and "
+                "punctuation, no spaces (e.g. openssl rand -hex 32)"
+            )
         return value
 
     @field_validator("sqlite_synchronous")

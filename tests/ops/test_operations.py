@@ -1,4 +1,5 @@
-"""Operations: health and readiness, Prometheus metrics, online backups."""
+"""Operations: health and readiness, Prometheus metrics (behind their token), online
+backups."""
 
 from __future__ import annotations
 
@@ -11,9 +12,17 @@ from sqlalchemy.exc import OperationalError
 from typer.testing import CliRunner
 
 from otphub.cli import app as cli
+from tests.statements import postgres_rows_visited, recorded, sqlite_plan
 from tests.support import Hub
 
 runner = CliRunner()
+TOKEN = "metrics-token-for-the-tests-0123456789"
+SCRAPE = {"Authorization": f"Bearer {TOKEN}"}
+
+
+@pytest.fixture
+def hub_settings() -> dict[str, object]:
+    return {"metrics_token": TOKEN}
 
 
 def test_healthz_and_readyz(hub: Hub) -> None:
@@ -51,7 +60,7 @@ def test_metrics(hub: Hub) -> None:
     hub.buy(key)
     hub.say(key, "getStatus", id=999)
     hub.clock.advance(5000)
-    answer = hub.http.get("/metrics")
+    answer = hub.http.get("/metrics", headers=SCRAPE)
     assert answer.status_code == 200
     assert answer.headers["content-type"].startswith("text/plain")
     body = answer.text
@@ -72,6 +81,76 @@ def test_metrics(hub: Hub) -> None:
     assert key not in body
     # No `_created` timestamps: they only double the scrape.
     assert "_created" not in body
+
+
+@pytest.mark.parametrize("hub_settings", [{}])
+def test_metrics_are_off_without_a_token(hub: Hub) -> None:
+    hub.stocked(count=1)
+    answer = hub.http.get("/metrics")
+    # As any path that does not exist: nothing tells a stranger what runs here.
+    assert (answer.status_code, answer.text) == (404, "Not Found")
+    assert (hub.http.get("/metrics", headers=SCRAPE).status_code) == 404
+    assert (hub.http.get("/nothing-here").status_code) == 404
+
+
+def test_metrics_need_their_bearer_token(hub: Hub) -> None:
+    for headers in (
+        {},
+        {"Authorization": "Bearer wrong-token-0123456789abcdef"},
+        {"Authorization": f"Bearer {TOKEN}x"},
+        {"Authorization": f"Basic {TOKEN}"},
+        {"Authorization": TOKEN},
+    ):
+        refused = hub.http.get("/metrics", headers=headers)
+        assert refused.status_code == 401, headers
+        assert refused.headers["www-authenticate"] == 'Bearer realm="metrics"'
+        assert "otphub_" not in refused.text
+    answer = hub.http.get("/metrics", headers={"Authorization": f"bearer {TOKEN}"})
+    assert answer.status_code == 200
+    assert "otphub_open_holds" in answer.text
+
+
+def test_a_short_metrics_token_is_refused_in_one_line() -> None:
+    env = {"OTPHUB_METRICS_TOKEN": "short", "OTPHUB_SECRET": "x"}
+    result = runner.invoke(cli, ["serve"], env=env)
+    assert result.exit_code == 1
+    assert result.stderr.startswith("error: bad setting: OTPHUB_METRICS_TOKEN: ")
+    assert "at least 16 characters" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+    assert "short" not in result.stderr.split("OTPHUB_METRICS_TOKEN")[1]
+
+
+def test_metric_gauges_read_the_journal_through_indexes(hub: Hub) -> None:
+    """The gauges read only what is live: every purchase ever made stays in the journal,
+    and open holds used to be found by a NOT IN over all of it at every scrape."""
+    hub.stocked(count=2)
+    key = hub.customer("20.00")
+    for _ in range(15):  # history: a hold and its release each
+        activation_id, _phone = hub.buy(key)
+        hub.clock.advance(121)
+        assert hub.say(key, "setStatus", id=activation_id, status=8) == "ACCESS_CANCEL"
+    hub.buy(key)
+    hub.buy(key)  # two live activations, two open holds
+    with recorded(hub.rt.db) as statements:
+        body = hub.http.get("/metrics", headers=SCRAPE).text
+    assert metric(body, "otphub_open_holds") == 2
+    assert metric(body, "otphub_open_holds_amount_minor") == 100
+    reads = [s for s in statements if s.reads("journal")]
+    assert reads, "the open holds were not read from the journal"
+    for statement in reads:
+        if hub.backend == "sqlite":
+            # SEARCH: through an index, for given keys; SCAN: every row (of a table or index).
+            aliases = {"journal", *re.findall(r"\bjournal AS (\w+)", statement.sql)}
+            scans = [
+                step
+                for step in sqlite_plan(hub, statement)
+                if step.startswith("SCAN ") and step.split()[1] in aliases
+            ]
+            assert scans == [], statement.sql
+        else:
+            # 32 journal rows (a top-up, 15 holds with their releases, 2 open holds); the
+            # two live activations' own rows are all there is to read.
+            assert postgres_rows_visited(hub, statement, "journal") <= 2, statement.sql
 
 
 def test_backup_is_an_online_consistent_copy(hub: Hub, tmp_path: Path) -> None:

@@ -288,6 +288,79 @@ class StockLine:
     count: int
 
 
+@dataclass(frozen=True, slots=True)
+class StockCount:
+    """The whole stock with its operators (``stock_count``): what each process caches to
+    answer getPrices, getNumbersStatus (with or without ``operator``) and getOperators
+    without reading the numbers again."""
+
+    lines: Sequence[StockLine]  # as ``stock()`` gives them for any operator
+    # (provider, country, operator) -> free numbers
+    free_by_operator: dict[tuple[int, int, str], int]
+    # (provider, country, operator, service) -> free numbers already finished for the service
+    spent_by_operator: dict[tuple[int, int, str, str], int]
+    # country -> named operators of its online numbers, sorted (getOperators)
+    operators: dict[int, list[str]]
+
+
+def _number_conditions(country_id: int | None, wanted: NumberFilter) -> list[ColumnElement[bool]]:
+    conditions: list[ColumnElement[bool]] = [
+        numbers.c.online == true(),
+        numbers.c.in_use == false(),
+    ]
+    if country_id is not None:
+        conditions.append(numbers.c.country_id == country_id)
+    if wanted.operators:
+        conditions.append(numbers.c.operator.in_(wanted.operators))
+    if wanted.excluded_prefixes:
+        conditions.append(
+            not_(
+                or_(
+                    *(
+                        numbers.c.phone.startswith(p, autoescape=True)
+                        for p in wanted.excluded_prefixes
+                    )
+                )
+            )
+        )
+    return conditions
+
+
+async def _offer_lines(
+    conn: Conn,
+    *,
+    service: str | None,
+    country_id: int | None,
+    free: dict[tuple[int, int], int],
+    spent: dict[tuple[int, int, str], int],
+) -> list[StockLine]:
+    """Free numbers per enabled offer, from the free numbers per (provider, country) and the
+    spent ones per (provider, country, service); offers without stock are left out."""
+    offer_conditions: list[ColumnElement[bool]] = [
+        offers.c.enabled == true(),
+        providers.c.enabled == true(),
+    ]
+    if service is not None:
+        offer_conditions.append(offers.c.service == service)
+    if country_id is not None:
+        offer_conditions.append(offers.c.country_id == country_id)
+    lines: list[StockLine] = []
+    offered = await conn.execute(
+        select(offers.c.country_id, offers.c.service, offers.c.provider_id, offers.c.price)
+        .join(providers, providers.c.id == offers.c.provider_id)
+        .where(*offer_conditions)
+        .order_by(offers.c.country_id, offers.c.service, offers.c.price)
+    )
+    # Unpacked by position: one line per offer, tens of thousands of them.
+    for country, service_code, provider_id, price in offered:
+        count = free.get((provider_id, country), 0) - spent.get(
+            (provider_id, country, service_code), 0
+        )
+        if count > 0:
+            lines.append(StockLine(country, service_code, provider_id, price, count))
+    return lines
+
+
 async def stock(
     conn: Conn,
     *,
@@ -303,25 +376,7 @@ async def stock(
     offer to its numbers instead costs offers x numbers, which at 500 services and 100,000
     numbers is hundreds of millions of row visits.
     """
-    number_conditions: list[ColumnElement[bool]] = [
-        numbers.c.online == true(),
-        numbers.c.in_use == false(),
-    ]
-    if country_id is not None:
-        number_conditions.append(numbers.c.country_id == country_id)
-    if wanted.operators:
-        number_conditions.append(numbers.c.operator.in_(wanted.operators))
-    if wanted.excluded_prefixes:
-        number_conditions.append(
-            not_(
-                or_(
-                    *(
-                        numbers.c.phone.startswith(p, autoescape=True)
-                        for p in wanted.excluded_prefixes
-                    )
-                )
-            )
-        )
+    number_conditions = _number_conditions(country_id, wanted)
     free: dict[tuple[int, int], int] = {
         (r.provider_id, r.country_id): r.free
         for r in await conn.execute(
@@ -346,29 +401,66 @@ async def stock(
     spent: dict[tuple[int, int, str], int] = {
         (r.provider_id, r.country_id, r.service): r.spent for r in await conn.execute(spent_query)
     }
-    offer_conditions: list[ColumnElement[bool]] = [
-        offers.c.enabled == true(),
-        providers.c.enabled == true(),
-    ]
-    if service is not None:
-        offer_conditions.append(offers.c.service == service)
-    if country_id is not None:
-        offer_conditions.append(offers.c.country_id == country_id)
-    lines: list[StockLine] = []
-    offered = await conn.execute(
-        select(offers.c.country_id, offers.c.service, offers.c.provider_id, offers.c.price)
-        .join(providers, providers.c.id == offers.c.provider_id)
-        .where(*offer_conditions)
-        .order_by(offers.c.country_id, offers.c.service, offers.c.price)
-    )
-    # Unpacked by position: one line per offer, tens of thousands of them.
-    for country, service_code, provider_id, price in offered:
-        count = free.get((provider_id, country), 0) - spent.get(
-            (provider_id, country, service_code), 0
+    return await _offer_lines(conn, service=service, country_id=country_id, free=free, spent=spent)
+
+
+async def stock_count(conn: Conn) -> StockCount:
+    """The whole stock as ``stock()`` counts it, kept per operator as well, and the named
+    operators of every country: the same two passes (numbers, finished activations), each
+    grouped by operator too, so that the cached count also answers the ``operator`` filter
+    and getOperators (each of which read every number of a country, or of all of them)."""
+    free_by_operator: dict[tuple[int, int, str], int] = {}
+    named: dict[int, set[str]] = {}
+    # One pass over the online numbers: the free ones are counted, and every operator seen
+    # (busy numbers too) is listed by getOperators.
+    for provider_id, country, operator, in_use, count in await conn.execute(
+        select(
+            numbers.c.provider_id,
+            numbers.c.country_id,
+            numbers.c.operator,
+            numbers.c.in_use,
+            func.count(),
         )
-        if count > 0:
-            lines.append(StockLine(country, service_code, provider_id, price, count))
-    return lines
+        .where(numbers.c.online == true())
+        .group_by(numbers.c.provider_id, numbers.c.country_id, numbers.c.operator, numbers.c.in_use)
+    ):
+        if operator != "any":
+            named.setdefault(country, set()).add(operator)
+        if not in_use:
+            free_by_operator[(provider_id, country, operator)] = count
+    spent_by_operator: dict[tuple[int, int, str, str], int] = {
+        (provider_id, country, operator, service): count
+        for provider_id, country, operator, service, count in await conn.execute(
+            select(
+                numbers.c.provider_id,
+                numbers.c.country_id,
+                numbers.c.operator,
+                activations.c.service,
+                func.count(),
+            )
+            .join(numbers, numbers.c.id == activations.c.number_id)
+            .where(IS_FINISHED, *_number_conditions(None, ANY_NUMBER))
+            .group_by(
+                numbers.c.provider_id,
+                numbers.c.country_id,
+                numbers.c.operator,
+                activations.c.service,
+            )
+        )
+    }
+    free: dict[tuple[int, int], int] = {}
+    for (provider_id, country, _operator), count in free_by_operator.items():
+        free[(provider_id, country)] = free.get((provider_id, country), 0) + count
+    spent: dict[tuple[int, int, str], int] = {}
+    for (provider_id, country, _operator, service), count in spent_by_operator.items():
+        key = (provider_id, country, service)
+        spent[key] = spent.get(key, 0) + count
+    return StockCount(
+        lines=await _offer_lines(conn, service=None, country_id=None, free=free, spent=spent),
+        free_by_operator=free_by_operator,
+        spent_by_operator=spent_by_operator,
+        operators={country: sorted(named[country]) for country in sorted(named)},
+    )
 
 
 async def operators(conn: Conn, *, country_id: int | None) -> dict[int, list[str]]:

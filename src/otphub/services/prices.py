@@ -1,4 +1,5 @@
-"""What is for sale, at what price: getPrices, getPricesV2, getPricesV3."""
+"""What is for sale, at what price: getPrices, getPricesV2, getPricesV3, the stock of
+getNumbersStatus and getTopCountriesByService, and getOperators."""
 
 from __future__ import annotations
 
@@ -10,7 +11,8 @@ from dataclasses import dataclass, field
 import structlog
 
 from otphub.db import inventory
-from otphub.db.inventory import StockLine
+from otphub.db.engine import Conn
+from otphub.db.inventory import StockCount, StockLine
 from otphub.domain import errors
 from otphub.domain.numbers import parse_whole
 from otphub.services.runtime import Runtime
@@ -43,6 +45,11 @@ class StockCache:
     # lines instead of scanning all of them (18,550 offers: 3 ms per request).
     by_service: dict[str, list[StockLine]] = field(default_factory=dict)
     by_country: dict[int, list[StockLine]] = field(default_factory=dict)
+    # The count per operator, and the named operators per country (see StockCount): the
+    # ``operator`` filter and getOperators read every number of a country otherwise.
+    free_by_operator: dict[tuple[int, int, str], int] = field(default_factory=dict)
+    spent_by_operator: dict[tuple[int, int, str, str], int] = field(default_factory=dict)
+    operators: dict[int, list[str]] = field(default_factory=dict)
     computed_at: float = float("-inf")
     # Rendered answers, per action and filter, until the next recount. A popular service
     # alone is a thousand lines (five providers in 200 countries): 3 ms to render.
@@ -50,13 +57,16 @@ class StockCache:
     lock: asyncio.Lock | None = None
     recount: asyncio.Future[None] | None = None  # the count being made in the background
 
-    def renew(self, lines: Sequence[StockLine]) -> None:
-        self.lines = lines
+    def renew(self, count: StockCount) -> None:
+        self.lines = count.lines
         self.by_service = {}
         self.by_country = {}
-        for line in lines:
+        for line in count.lines:
             self.by_service.setdefault(line.service, []).append(line)
             self.by_country.setdefault(line.country_id, []).append(line)
+        self.free_by_operator = count.free_by_operator
+        self.spent_by_operator = count.spent_by_operator
+        self.operators = count.operators
         self.answers = {}
         self.computed_at = time.monotonic()
 
@@ -70,6 +80,24 @@ class StockCache:
         if country_id is not None:
             return list(self.by_country.get(country_id, ()))
         return list(self.lines)
+
+    def of_operators(
+        self, service: str | None, country_id: int | None, operators: Sequence[str]
+    ) -> list[StockLine]:
+        """``matching``, counting only numbers of these operators. An offer with stock of
+        these operators has stock at all, so the matching lines are the only candidates."""
+        wanted = tuple(dict.fromkeys(operators))  # as SQL's IN: a repeated name counts once
+        lines: list[StockLine] = []
+        for line in self.matching(service, country_id):
+            place = (line.provider_id, line.country_id)
+            count = sum(self.free_by_operator.get((*place, op), 0) for op in wanted) - sum(
+                self.spent_by_operator.get((*place, op, line.service), 0) for op in wanted
+            )
+            if count > 0:
+                lines.append(
+                    StockLine(line.country_id, line.service, line.provider_id, line.price, count)
+                )
+        return lines
 
 
 async def _whole_stock(rt: Runtime) -> StockCache:
@@ -100,7 +128,7 @@ async def _recount(rt: Runtime, cache: StockCache) -> None:
     assert cache.lock is not None
     async with cache.lock:  # one count at a time; the first callers wait and share it
         if time.monotonic() - cache.computed_at >= rt.settings.stock_cache_seconds:
-            cache.renew(await rt.db.read_aside(inventory.stock))
+            cache.renew(await rt.db.read_aside(inventory.stock_count))
 
 
 async def stock(
@@ -113,12 +141,37 @@ async def stock(
     if service is not None and service not in rt.catalog.services:
         raise errors.BadService()
     wanted_country = country_id(rt, country)
-    if rt.settings.stock_cache_seconds > 0 and wanted == inventory.ANY_NUMBER:
-        return (await _whole_stock(rt)).matching(service, wanted_country)
-    async with rt.db.read() as conn:
+    if rt.settings.stock_cache_seconds > 0 and not wanted.excluded_prefixes:
+        cache = await _whole_stock(rt)
+        if wanted.operators:
+            return cache.of_operators(service, wanted_country, wanted.operators)
+        return cache.matching(service, wanted_country)
+
+    # Uncached, the count reads every number of the country (of all of them without one):
+    # in a worker thread on SQLite, never on the event loop.
+    async def count(conn: Conn) -> Sequence[StockLine]:
         return await inventory.stock(
             conn, service=service, country_id=wanted_country, wanted=wanted
         )
+
+    return await rt.db.read_aside(count)
+
+
+async def operators(rt: Runtime, *, country: str | None) -> dict[int, list[str]]:
+    """getOperators: the named operators of online numbers per country (``BAD_COUNTRY``
+    for an unknown one), from the stock count unless it is off."""
+    wanted_country = country_id(rt, country)
+    if rt.settings.stock_cache_seconds > 0:
+        every = (await _whole_stock(rt)).operators
+        if wanted_country is None:
+            return every
+        return {wanted_country: every[wanted_country]} if wanted_country in every else {}
+
+    async def listed(conn: Conn) -> dict[int, list[str]]:
+        return await inventory.operators(conn, country_id=wanted_country)
+
+    # A scan of the numbers: in a worker thread on SQLite, never on the event loop.
+    return await rt.db.read_aside(listed)
 
 
 # At most this many rendered answers per recount (every service in every country would be
