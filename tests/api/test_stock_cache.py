@@ -86,6 +86,17 @@ def stocked_with_operators(hub: Hub) -> str:
     return key
 
 
+def wait_for_the_counts(hub: Hub, key: str) -> None:
+    """The stock's count is made at its first use, and waited for; the operators' count is
+    started by its first use, which meanwhile counts in the database."""
+    assert hub.say(key, "getPrices", service="tg", country=2) != "{}"
+    assert hub.say(key, "getOperators", country=0) != "OPERATORS_NOT_FOUND"
+    deadline = time.monotonic() + 10
+    while hub.rt.extensions["stock_operators"].computed_at == float("-inf"):
+        assert time.monotonic() < deadline, "the operators were never counted"
+        time.sleep(0.02)
+
+
 OPERATOR_ANSWERS = {
     ("getNumbersStatus", (("country", 0),)): '{"tg_0":"4","wa_0":"5"}',
     ("getNumbersStatus", (("country", 0), ("operator", "beeline"))): '{"tg_0":"1","wa_0":"1"}',
@@ -107,7 +118,7 @@ def test_operator_stock_and_operators_are_answered_from_the_count(hub: Hub) -> N
     """getNumbersStatus with ``operator``, and getOperators, read every number of a
     country (of all of them) at each request; the count already has them."""
     key = stocked_with_operators(hub)
-    assert hub.say(key, "getPrices", service="tg", country=2) != "{}"  # the count is made
+    wait_for_the_counts(hub, key)
     with recorded(hub.rt.db) as statements:
         answers = {
             (action, params): hub.say(key, action, **dict(params))
@@ -159,7 +170,7 @@ def test_reads_that_scan_run_beside_the_event_loop_on_sqlite(hub: Hub) -> None:
 
 @pytest.mark.parametrize("hub_settings", [{"stock_cache_seconds": 3600}])
 def test_the_count_per_operator_agrees_with_counting_in_the_database(hub: Hub) -> None:
-    stocked_with_operators(hub)
+    wait_for_the_counts(hub, stocked_with_operators(hub))
 
     async def counted(
         service: str | None, country_id: int | None, wanted: NumberFilter

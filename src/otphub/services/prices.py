@@ -5,14 +5,14 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 
 import structlog
 
 from otphub.db import inventory
 from otphub.db.engine import Conn
-from otphub.db.inventory import StockCount, StockLine
+from otphub.db.inventory import OperatorCount, StockLine
 from otphub.domain import errors
 from otphub.domain.numbers import parse_whole
 from otphub.services.runtime import Runtime
@@ -31,7 +31,17 @@ def country_id(rt: Runtime, raw: str | None) -> int | None:
 
 
 @dataclass
-class StockCache:
+class Renewal:
+    """When a per-process count was made, and the next one: recomputed at most every
+    ``OTPHUB_STOCK_CACHE_SECONDS``, one at a time, beside the requests (see ``_renewed``)."""
+
+    computed_at: float = float("-inf")
+    lock: asyncio.Lock | None = None
+    recount: asyncio.Future[None] | None = None  # the count being made in the background
+
+
+@dataclass
+class StockCache(Renewal):
     """The whole stock, recomputed at most every ``OTPHUB_STOCK_CACHE_SECONDS``.
 
     Clients read prices far more often than stock changes meaningfully, and the full
@@ -45,28 +55,17 @@ class StockCache:
     # lines instead of scanning all of them (18,550 offers: 3 ms per request).
     by_service: dict[str, list[StockLine]] = field(default_factory=dict)
     by_country: dict[int, list[StockLine]] = field(default_factory=dict)
-    # The count per operator, and the named operators per country (see StockCount): the
-    # ``operator`` filter and getOperators read every number of a country otherwise.
-    free_by_operator: dict[tuple[int, int, str], int] = field(default_factory=dict)
-    spent_by_operator: dict[tuple[int, int, str, str], int] = field(default_factory=dict)
-    operators: dict[int, list[str]] = field(default_factory=dict)
-    computed_at: float = float("-inf")
     # Rendered answers, per action and filter, until the next recount. A popular service
     # alone is a thousand lines (five providers in 200 countries): 3 ms to render.
     answers: dict[tuple[str, str | None, int | None], bytes] = field(default_factory=dict)
-    lock: asyncio.Lock | None = None
-    recount: asyncio.Future[None] | None = None  # the count being made in the background
 
-    def renew(self, count: StockCount) -> None:
-        self.lines = count.lines
+    def renew(self, lines: Sequence[StockLine]) -> None:
+        self.lines = lines
         self.by_service = {}
         self.by_country = {}
-        for line in count.lines:
+        for line in lines:
             self.by_service.setdefault(line.service, []).append(line)
             self.by_country.setdefault(line.country_id, []).append(line)
-        self.free_by_operator = count.free_by_operator
-        self.spent_by_operator = count.spent_by_operator
-        self.operators = count.operators
         self.answers = {}
         self.computed_at = time.monotonic()
 
@@ -81,54 +80,98 @@ class StockCache:
             return list(self.by_country.get(country_id, ()))
         return list(self.lines)
 
-    def of_operators(
-        self, service: str | None, country_id: int | None, operators: Sequence[str]
-    ) -> list[StockLine]:
-        """``matching``, counting only numbers of these operators. An offer with stock of
-        these operators has stock at all, so the matching lines are the only candidates."""
-        wanted = tuple(dict.fromkeys(operators))  # as SQL's IN: a repeated name counts once
-        lines: list[StockLine] = []
-        for line in self.matching(service, country_id):
-            place = (line.provider_id, line.country_id)
-            count = sum(self.free_by_operator.get((*place, op), 0) for op in wanted) - sum(
-                self.spent_by_operator.get((*place, op, line.service), 0) for op in wanted
-            )
-            if count > 0:
-                lines.append(
-                    StockLine(line.country_id, line.service, line.provider_id, line.price, count)
-                )
-        return lines
+
+@dataclass
+class OperatorCache(Renewal):
+    """The free numbers per operator and the operators of each country, counted like the
+    stock but only once a request needs them (getNumbersStatus with ``operator``,
+    getOperators): that pass reads every number, ten times the stock's own."""
+
+    count: OperatorCount = field(default_factory=lambda: OperatorCount({}, {}, {}))
+
+    def renew(self, count: OperatorCount) -> None:
+        self.count = count
+        self.computed_at = time.monotonic()
 
 
-async def _whole_stock(rt: Runtime) -> StockCache:
-    """The stock count, renewed when older than ``OTPHUB_STOCK_CACHE_SECONDS``. Only the
-    first count is waited for: after that, requests get the current count while the next
-    one is made beside them (a count takes 150 to 300 ms at 100,000 numbers)."""
-    cache: StockCache = rt.extensions.setdefault("stock", StockCache())
+async def _renewed(
+    rt: Runtime,
+    cache: Renewal,
+    count: Callable[[], Awaitable[None]],
+    *,
+    wait_for_the_first: bool = True,
+) -> bool:
+    """Renew ``cache`` by ``count`` when older than ``OTPHUB_STOCK_CACHE_SECONDS``; whether
+    it holds a count. Only the first count is waited for (unless ``wait_for_the_first`` is
+    off: then it is made beside the request too): after that, requests get the current
+    count while the next one is made beside them (the stock takes 150 to 300 ms at 100,000
+    numbers)."""
     if time.monotonic() - cache.computed_at < rt.settings.stock_cache_seconds:
-        return cache
+        return True
     if cache.lock is None:
         cache.lock = asyncio.Lock()
-    if cache.computed_at == float("-inf"):
-        await _recount(rt, cache)  # nothing to serve yet
+    if cache.computed_at == float("-inf") and wait_for_the_first:
+        await _recount(rt, cache, count)  # nothing to serve yet
     elif not cache.lock.locked():
-        cache.recount = asyncio.ensure_future(_recount_aside(rt, cache))
-    return cache
+        cache.recount = asyncio.ensure_future(_recount_aside(rt, cache, count))
+    return cache.computed_at != float("-inf")
 
 
-async def _recount_aside(rt: Runtime, cache: StockCache) -> None:
+async def _recount_aside(rt: Runtime, cache: Renewal, count: Callable[[], Awaitable[None]]) -> None:
     try:
-        await _recount(rt, cache)
+        await _recount(rt, cache, count)
     except Exception:
         # The database is away: the count stays as it was, and the next request tries again.
         log.warning("stock_count_failed", exc_info=True)
 
 
-async def _recount(rt: Runtime, cache: StockCache) -> None:
+async def _recount(rt: Runtime, cache: Renewal, count: Callable[[], Awaitable[None]]) -> None:
     assert cache.lock is not None
     async with cache.lock:  # one count at a time; the first callers wait and share it
         if time.monotonic() - cache.computed_at >= rt.settings.stock_cache_seconds:
-            cache.renew(await rt.db.read_aside(inventory.stock_count))
+            await count()
+
+
+async def _whole_stock(rt: Runtime) -> StockCache:
+    cache: StockCache = rt.extensions.setdefault("stock", StockCache())
+
+    async def count() -> None:
+        cache.renew(await rt.db.read_aside(inventory.stock))
+
+    await _renewed(rt, cache, count)
+    return cache
+
+
+async def _operator_count(rt: Runtime) -> OperatorCount | None:
+    """The operators' count; ``None`` while the first one is made. That one is not waited
+    for: the few requests meanwhile read the database themselves, in a worker thread (one
+    country's numbers, or the operators alone, cost a fraction of the whole count)."""
+    cache: OperatorCache = rt.extensions.setdefault("stock_operators", OperatorCache())
+
+    async def count() -> None:
+        cache.renew(await rt.db.read_aside(inventory.operator_count))
+
+    if await _renewed(rt, cache, count, wait_for_the_first=False):
+        return cache.count
+    return None
+
+
+def of_operators(
+    lines: Sequence[StockLine], count: OperatorCount, operators: Sequence[str]
+) -> list[StockLine]:
+    """``lines`` counting only the numbers of these operators. An offer with stock of these
+    operators has stock at all, so ``lines`` holds every candidate."""
+    wanted = tuple(dict.fromkeys(operators))  # as SQL's IN: a repeated name counts once
+    found: list[StockLine] = []
+    for line in lines:
+        place = (line.provider_id, line.country_id)
+        free = sum(count.free.get((*place, operator), 0) for operator in wanted)
+        spent = sum(count.spent.get((*place, operator, line.service), 0) for operator in wanted)
+        if free > spent:
+            found.append(
+                StockLine(line.country_id, line.service, line.provider_id, line.price, free - spent)
+            )
+    return found
 
 
 async def stock(
@@ -142,13 +185,15 @@ async def stock(
         raise errors.BadService()
     wanted_country = country_id(rt, country)
     if rt.settings.stock_cache_seconds > 0 and not wanted.excluded_prefixes:
-        cache = await _whole_stock(rt)
-        if wanted.operators:
-            return cache.of_operators(service, wanted_country, wanted.operators)
-        return cache.matching(service, wanted_country)
+        if not wanted.operators:
+            return (await _whole_stock(rt)).matching(service, wanted_country)
+        by_operator = await _operator_count(rt)
+        if by_operator is not None:
+            lines = (await _whole_stock(rt)).matching(service, wanted_country)
+            return of_operators(lines, by_operator, wanted.operators)
 
-    # Uncached, the count reads every number of the country (of all of them without one):
-    # in a worker thread on SQLite, never on the event loop.
+    # Counted in the database, the stock reads every number of the country (of all of
+    # them without one): in a worker thread on SQLite, never on the event loop.
     async def count(conn: Conn) -> Sequence[StockLine]:
         return await inventory.stock(
             conn, service=service, country_id=wanted_country, wanted=wanted
@@ -159,10 +204,11 @@ async def stock(
 
 async def operators(rt: Runtime, *, country: str | None) -> dict[int, list[str]]:
     """getOperators: the named operators of online numbers per country (``BAD_COUNTRY``
-    for an unknown one), from the stock count unless it is off."""
+    for an unknown one), from the operators' count once there is one."""
     wanted_country = country_id(rt, country)
-    if rt.settings.stock_cache_seconds > 0:
-        every = (await _whole_stock(rt)).operators
+    counted = await _operator_count(rt) if rt.settings.stock_cache_seconds > 0 else None
+    if counted is not None:
+        every = counted.operators
         if wanted_country is None:
             return every
         return {wanted_country: every[wanted_country]} if wanted_country in every else {}
@@ -170,7 +216,7 @@ async def operators(rt: Runtime, *, country: str | None) -> dict[int, list[str]]
     async def listed(conn: Conn) -> dict[int, list[str]]:
         return await inventory.operators(conn, country_id=wanted_country)
 
-    # A scan of the numbers: in a worker thread on SQLite, never on the event loop.
+    # A read of every number: in a worker thread on SQLite, never on the event loop.
     return await rt.db.read_aside(listed)
 
 
