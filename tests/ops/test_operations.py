@@ -110,6 +110,16 @@ def test_metrics_need_their_bearer_token(hub: Hub) -> None:
     assert "otphub_open_holds" in answer.text
 
 
+@pytest.mark.parametrize("hub_settings", [{"metrics_token": TOKEN, "auth_failures_per_minute": 2}])
+def test_guessing_the_metrics_token_is_limited_per_address(hub: Hub) -> None:
+    wrong = {"Authorization": "Bearer wrong-token-0123456789abcdef"}
+    assert [hub.http.get("/metrics", headers=wrong).status_code for _ in range(2)] == [401, 401]
+    for headers in (wrong, SCRAPE):  # the address is refused, whatever it sends now
+        refused = hub.http.get("/metrics", headers=headers)
+        assert (refused.status_code, refused.text) == (429, "TOO_MANY_REQUESTS")
+        assert int(refused.headers["retry-after"]) >= 1
+
+
 def test_a_short_metrics_token_is_refused_in_one_line() -> None:
     env = {"OTPHUB_METRICS_TOKEN": "short", "OTPHUB_SECRET": "x"}
     result = runner.invoke(cli, ["serve"], env=env)

@@ -132,13 +132,15 @@ async def _recount(rt: Runtime, cache: Renewal, count: Callable[[], Awaitable[No
             await count()
 
 
-async def _whole_stock(rt: Runtime) -> StockCache:
+async def _whole_stock(rt: Runtime, *, wait_for_the_first: bool = True) -> StockCache:
+    """The stock's count (see ``_renewed``); without ``wait_for_the_first``, maybe none
+    yet (``computed_at`` still -inf)."""
     cache: StockCache = rt.extensions.setdefault("stock", StockCache())
 
     async def count() -> None:
         cache.renew(await rt.db.read_aside(inventory.stock))
 
-    await _renewed(rt, cache, count)
+    await _renewed(rt, cache, count, wait_for_the_first=wait_for_the_first)
     return cache
 
 
@@ -187,9 +189,12 @@ async def stock(
     if rt.settings.stock_cache_seconds > 0 and not wanted.excluded_prefixes:
         if not wanted.operators:
             return (await _whole_stock(rt)).matching(service, wanted_country)
+        # Neither first count is waited for (both start now, side by side): this request
+        # reads its few numbers in the database instead.
         by_operator = await _operator_count(rt)
-        if by_operator is not None:
-            lines = (await _whole_stock(rt)).matching(service, wanted_country)
+        whole = await _whole_stock(rt, wait_for_the_first=False)
+        if by_operator is not None and whole.computed_at != float("-inf"):
+            lines = whole.matching(service, wanted_country)
             return of_operators(lines, by_operator, wanted.operators)
 
     # Counted in the database, the stock reads every number of the country (of all of
