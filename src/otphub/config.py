@@ -24,6 +24,7 @@ DEFAULT_SECRET_FILE = Path("var/otphub.secret")
 # Shorter secrets are refused: an empty one would be an HMAC key every deployment shares,
 # and a secret file cut short by a crash must not silently become a different secret.
 MIN_SECRET_LENGTH = 16
+MIN_METRICS_TOKEN = 16
 
 RequestLogs = Literal["all", "except_polls", "none"]
 _REQUEST_LOG_ALIASES = {
@@ -76,6 +77,10 @@ class Settings(BaseSettings):
     # proxy's): comma-separated addresses or networks, or "*" for any (never on a server that
     # clients reach directly: they could choose the address the per-address limit sees).
     forwarded_allow_ips: str = "127.0.0.1,::1"
+    # The bearer token that /metrics requires (Prometheus: authorization.credentials). Empty:
+    # /metrics is off (404), since open holds, live activations and request counts describe
+    # the business to whoever asks.
+    metrics_token: str = ""
 
     @field_validator("currency")
     @classmethod
@@ -92,6 +97,17 @@ class Settings(BaseSettings):
         if isinstance(value, str):
             word = value.strip().lower().replace("-", "_")
             return _REQUEST_LOG_ALIASES.get(word, word)
+        return value
+
+    @field_validator("metrics_token")
+    @classmethod
+    def _bearer_token(cls, value: str) -> str:
+        # It travels in an HTTP header, and guessing it must be hopeless.
+        if value and (len(value) < MIN_METRICS_TOKEN or not all("!" <= c <= "~" for c in value)):
+            raise ValueError(
+                f"must be at least {MIN_METRICS_TOKEN} characters: ASCII letters, digits and "
+                "punctuation, no spaces (e.g. openssl rand -hex 32)"
+            )
         return value
 
     @field_validator("sqlite_synchronous")

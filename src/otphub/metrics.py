@@ -2,7 +2,8 @@
 
 Counters live in each server process (with several workers, each scrape reaches one of
 them; run one worker per node or sum over nodes' processes). The gauges are read from the
-database at scrape time, so they are the same whichever process answers.
+database at scrape time (``db/gauges.py``), so they are the same whichever process answers.
+``/metrics`` itself answers only with ``OTPHUB_METRICS_TOKEN`` (see ``http/app.py``).
 """
 
 from __future__ import annotations
@@ -16,11 +17,9 @@ from prometheus_client import (
     disable_created_metrics,
     generate_latest,
 )
-from sqlalchemy import func, select
 
-from otphub.db.activations import IS_LIVE
-from otphub.db.engine import Conn
-from otphub.db.schema import activations, journal, numbers
+from otphub.db import gauges
+from otphub.db.engine import Database
 
 # The `_created` series (a start timestamp per label set) double the scrape for no use:
 # Prometheus derives resets from the counters themselves.
@@ -53,7 +52,11 @@ RATE_LIMITED = Counter(
     "otphub_rate_limited", "Requests answered 429, by reason.", ["reason"], registry=REGISTRY
 )
 
-OPEN_HOLDS = Gauge("otphub_open_holds", "Holds neither captured nor released.", registry=REGISTRY)
+OPEN_HOLDS = Gauge(
+    "otphub_open_holds",
+    "Holds neither captured nor released: one per live activation (otphub audit checks it).",
+    registry=REGISTRY,
+)
 OPEN_HOLDS_AMOUNT = Gauge(
     "otphub_open_holds_amount_minor", "Sum of open holds, in minor units.", registry=REGISTRY
 )
@@ -68,29 +71,17 @@ SWEEPER_LAG = Gauge(
 )
 
 
-async def refresh_gauges(conn: Conn, *, now: int) -> None:
-    resolved = select(journal.c.resolves_id).where(journal.c.resolves_id.is_not(None))
-    holds = (
-        await conn.execute(
-            select(func.count(), func.coalesce(func.sum(journal.c.amount), 0)).where(
-                journal.c.kind == "hold", journal.c.id.not_in(resolved)
-            )
-        )
-    ).one()
-    OPEN_HOLDS.set(holds[0])
-    OPEN_HOLDS_AMOUNT.set(holds[1])
-    live = (
-        await conn.execute(select(func.count(), func.min(activations.c.expires_at)).where(IS_LIVE))
-    ).one()
-    LIVE_ACTIVATIONS.set(live[0])
-    oldest_deadline = live[1]
-    SWEEPER_LAG.set(max(0, now - oldest_deadline) if oldest_deadline is not None else 0)
-    free = (
-        await conn.execute(
-            select(func.count()).where(numbers.c.online.is_(True), numbers.c.in_use.is_(False))
-        )
-    ).scalar_one()
-    FREE_NUMBERS.set(free)
+async def refresh_gauges(db: Database, *, now: int) -> None:
+    """Read the gauges for a scrape, in a worker thread on SQLite (``read_aside``): even
+    bounded by what is live, counting 10,000 live activations and 100,000 free numbers
+    takes milliseconds, during which the event loop would serve nothing else."""
+    found = await db.read_aside(gauges.read)
+    OPEN_HOLDS.set(found.open_holds)
+    OPEN_HOLDS_AMOUNT.set(found.open_holds_amount)
+    LIVE_ACTIVATIONS.set(found.live_activations)
+    deadline = found.oldest_deadline
+    SWEEPER_LAG.set(max(0, now - deadline) if deadline is not None else 0)
+    FREE_NUMBERS.set(found.free_numbers)
 
 
 def exposition() -> bytes:

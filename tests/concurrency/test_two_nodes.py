@@ -26,6 +26,7 @@ from tests.support import runtime_for
 pytestmark = pytest.mark.slow
 BIN = Path(sys.executable).parent
 SECRET = "two-nodes-secret"
+METRICS_TOKEN = "two-nodes-metrics-token-0123456789"
 TTL = 6
 
 
@@ -70,6 +71,7 @@ def nodes(database_url: str, tmp_path: Path) -> Iterator[list[str]]:
         "OTPHUB_ACTIVATION_TTL": str(TTL),
         "OTPHUB_SWEEP_INTERVAL": "0.2",
         "OTPHUB_RATE_LIMIT": "0",
+        "OTPHUB_METRICS_TOKEN": METRICS_TOKEN,
         "OTPHUB_LOG_LEVEL": "warning",
     }
     processes: list[subprocess.Popen[bytes]] = []
@@ -104,7 +106,8 @@ def nodes(database_url: str, tmp_path: Path) -> Iterator[list[str]]:
 
 
 def counter(base: str, name: str) -> float:
-    for line in httpx.get(f"{base}/metrics").text.splitlines():
+    scrape = httpx.get(f"{base}/metrics", headers={"Authorization": f"Bearer {METRICS_TOKEN}"})
+    for line in scrape.text.splitlines():
         series, _, value = line.rpartition(" ")
         if series == name:
             return float(value)

@@ -1,4 +1,5 @@
-"""Operations: health and readiness, Prometheus metrics, online backups."""
+"""Operations: health and readiness, Prometheus metrics (behind their token), online
+backups."""
 
 from __future__ import annotations
 
@@ -11,9 +12,17 @@ from sqlalchemy.exc import OperationalError
 from typer.testing import CliRunner
 
 from otphub.cli import app as cli
+from tests.statements import recorded
 from tests.support import Hub
 
 runner = CliRunner()
+TOKEN = "metrics-token-for-the-tests-0123456789"
+SCRAPE = {"Authorization": f"Bearer {TOKEN}"}
+
+
+@pytest.fixture
+def hub_settings() -> dict[str, object]:
+    return {"metrics_token": TOKEN}
 
 
 def test_healthz_and_readyz(hub: Hub) -> None:
@@ -51,7 +60,7 @@ def test_metrics(hub: Hub) -> None:
     hub.buy(key)
     hub.say(key, "getStatus", id=999)
     hub.clock.advance(5000)
-    answer = hub.http.get("/metrics")
+    answer = hub.http.get("/metrics", headers=SCRAPE)
     assert answer.status_code == 200
     assert answer.headers["content-type"].startswith("text/plain")
     body = answer.text
@@ -72,6 +81,76 @@ def test_metrics(hub: Hub) -> None:
     assert key not in body
     # No `_created` timestamps: they only double the scrape.
     assert "_created" not in body
+
+
+@pytest.mark.parametrize("hub_settings", [{}])
+def test_metrics_are_off_without_a_token(hub: Hub) -> None:
+    hub.stocked(count=1)
+    answer = hub.http.get("/metrics")
+    # As any path that does not exist: nothing tells a stranger what runs here.
+    assert (answer.status_code, answer.text) == (404, "Not Found")
+    assert (hub.http.get("/metrics", headers=SCRAPE).status_code) == 404
+    assert (hub.http.get("/nothing-here").status_code) == 404
+
+
+def test_metrics_need_their_bearer_token(hub: Hub) -> None:
+    for headers in (
+        {},
+        {"Authorization": "Bearer wrong-token-0123456789abcdef"},
+        {"Authorization": f"Bearer {TOKEN}x"},
+        {"Authorization": f"Basic {TOKEN}"},
+        {"Authorization": TOKEN},
+    ):
+        refused = hub.http.get("/metrics", headers=headers)
+        assert refused.status_code == 401, headers
+        assert refused.headers["www-authenticate"] == 'Bearer realm="metrics"'
+        assert "otphub_" not in refused.text
+    answer = hub.http.get("/metrics", headers={"Authorization": f"bearer {TOKEN}"})
+    assert answer.status_code == 200
+    assert "otphub_open_holds" in answer.text
+
+
+@pytest.mark.parametrize("hub_settings", [{"metrics_token": TOKEN, "auth_failures_per_minute": 2}])
+def test_guessing_the_metrics_token_is_limited_per_address(hub: Hub) -> None:
+    wrong = {"Authorization": "Bearer wrong-token-0123456789abcdef"}
+    assert [hub.http.get("/metrics", headers=wrong).status_code for _ in range(2)] == [401, 401]
+    refused = hub.http.get("/metrics", headers=wrong)
+    assert (refused.status_code, refused.text) == (429, "TOO_MANY_REQUESTS")
+    assert int(refused.headers["retry-after"]) >= 1
+    # As for keys, the failure limit never refuses the right token (one NAT, many scrapers).
+    assert hub.http.get("/metrics", headers=SCRAPE).status_code == 200
+
+
+def test_a_short_metrics_token_is_refused_in_one_line() -> None:
+    env = {"OTPHUB_METRICS_TOKEN": "short", "OTPHUB_SECRET": "a-secret-of-enough-length"}
+    result = runner.invoke(cli, ["serve"], env=env)
+    assert result.exit_code == 1
+    assert result.stderr.startswith("error: bad setting: OTPHUB_METRICS_TOKEN: ")
+    assert "at least 16 characters" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+    assert "short" not in result.stderr.split("OTPHUB_METRICS_TOKEN")[1]
+
+
+def test_metric_gauges_do_not_read_the_journal(hub: Hub) -> None:
+    """Every purchase ever made stays in the journal, and open holds used to be found by a
+    NOT IN over all of it at every scrape; the wallets and the live activations say the
+    same (the audit checks that they do)."""
+    hub.stocked(count=2)
+    key = hub.customer("20.00")
+    for _ in range(15):  # history: a hold and its release each
+        activation_id, _phone = hub.buy(key)
+        hub.clock.advance(121)
+        assert hub.say(key, "setStatus", id=activation_id, status=8) == "ACCESS_CANCEL"
+    hub.buy(key)
+    hub.buy(key)  # two live activations, two open holds
+    with recorded(hub.rt.db) as statements:
+        body = hub.http.get("/metrics", headers=SCRAPE).text
+    assert metric(body, "otphub_open_holds") == 2
+    assert metric(body, "otphub_open_holds_amount_minor") == 100
+    assert metric(body, "otphub_live_activations") == 2
+    assert metric(body, "otphub_free_numbers") == 0
+    assert any(s.reads("activations") for s in statements)
+    assert [s.sql for s in statements if s.reads("journal")] == []
 
 
 def test_backup_is_an_online_consistent_copy(hub: Hub, tmp_path: Path) -> None:

@@ -359,6 +359,71 @@ async def stock(
     return lines
 
 
+@dataclass(frozen=True, slots=True)
+class OperatorCount:
+    """The free numbers per operator (``operator_count``): with the stock's lines, what a
+    process caches to answer getNumbersStatus with ``operator`` and getOperators, each of
+    which otherwise reads every number of a country (of all countries)."""
+
+    # (provider, country, operator) -> free numbers
+    free: dict[tuple[int, int, str], int]
+    # (provider, country, operator, service) -> free numbers already finished for the service
+    spent: dict[tuple[int, int, str, str], int]
+    # country -> named operators of its online numbers, sorted (getOperators)
+    operators: dict[int, list[str]]
+
+
+async def operator_count(conn: Conn) -> OperatorCount:
+    """``stock()``'s two passes (numbers, finished activations) grouped by operator too, and
+    the operators of every country. A pass of its own, made only for the requests that need
+    it: the operator is not in the numbers' indexes, so it reads the table (170 ms at
+    100,000 numbers on SQLite, against 15 ms for the free numbers per provider and country).
+    """
+    free: dict[tuple[int, int, str], int] = {}
+    named: dict[int, set[str]] = {}
+    # Busy numbers too: getOperators lists the operators of every online number.
+    for provider_id, country, operator, in_use, count in await conn.execute(
+        select(
+            numbers.c.provider_id,
+            numbers.c.country_id,
+            numbers.c.operator,
+            numbers.c.in_use,
+            func.count(),
+        )
+        .where(numbers.c.online == true())
+        .group_by(numbers.c.provider_id, numbers.c.country_id, numbers.c.operator, numbers.c.in_use)
+    ):
+        if operator != "any":
+            named.setdefault(country, set()).add(operator)
+        if not in_use:
+            free[(provider_id, country, operator)] = count
+    spent: dict[tuple[int, int, str, str], int] = {
+        (provider_id, country, operator, service): count
+        for provider_id, country, operator, service, count in await conn.execute(
+            select(
+                numbers.c.provider_id,
+                numbers.c.country_id,
+                numbers.c.operator,
+                activations.c.service,
+                func.count(),
+            )
+            .join(numbers, numbers.c.id == activations.c.number_id)
+            .where(IS_FINISHED, numbers.c.online == true(), numbers.c.in_use == false())
+            .group_by(
+                numbers.c.provider_id,
+                numbers.c.country_id,
+                numbers.c.operator,
+                activations.c.service,
+            )
+        )
+    }
+    return OperatorCount(
+        free=free,
+        spent=spent,
+        operators={country: sorted(named[country]) for country in sorted(named)},
+    )
+
+
 async def operators(conn: Conn, *, country_id: int | None) -> dict[int, list[str]]:
     """Named operators of online numbers, per country."""
     query = (

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import gc
+import hmac
 from collections.abc import AsyncIterator, Callable, Coroutine
 from typing import Any
 
@@ -20,7 +21,7 @@ from otphub import metrics
 from otphub.http import agent, customer_api
 from otphub.http.answers import text
 from otphub.http.body_timeout import BodyTimeout
-from otphub.http.limits import BodyLimit, Limiter
+from otphub.http.limits import BodyLimit, Limiter, retry_after
 from otphub.http.shortcut import Shortcut
 from otphub.services import database
 from otphub.services.runtime import Runtime
@@ -46,10 +47,32 @@ async def readyz(request: Request) -> Response:
 
 
 async def metrics_endpoint(request: Request) -> Response:
+    """Prometheus' scrape, for the holder of ``OTPHUB_METRICS_TOKEN`` only: without one
+    configured the route does not exist (404, as any unknown path). A token rather than a
+    separate address, because ``otphub serve --workers N`` runs N processes on one socket:
+    a second listener could be bound by only one of them, while every process can check a
+    header."""
     rt: Runtime = request.app.state.runtime
+    token = rt.settings.metrics_token
+    if not token:
+        return text("Not Found", status_code=404)
+    scheme, _, presented = request.headers.get("authorization", "").partition(" ")
+    if scheme.lower() != "bearer" or not hmac.compare_digest(
+        presented.strip().encode(), token.encode()
+    ):
+        # As for keys: only a failed attempt counts, and the right token is never refused.
+        limiter: Limiter = request.app.state.limiter
+        blocked = limiter.failed_auth(request.client.host if request.client else "-")
+        if blocked:
+            metrics.RATE_LIMITED.labels("auth_failures").inc()
+            refused = text("TOO_MANY_REQUESTS", status_code=429)
+            refused.headers["Retry-After"] = retry_after(blocked)
+            return refused
+        refused = text("Unauthorized", status_code=401)
+        refused.headers["WWW-Authenticate"] = 'Bearer realm="metrics"'
+        return refused
     try:
-        async with rt.db.read() as conn:
-            await metrics.refresh_gauges(conn, now=rt.clock.now())
+        await metrics.refresh_gauges(rt.db, now=rt.clock.now())
     except Exception:
         log.warning("metrics_gauges_unavailable")
     return Response(metrics.exposition(), media_type=CONTENT_TYPE_LATEST)

@@ -114,9 +114,7 @@ async def get_services_list(rt: Runtime, _customer: Customer, params: Params) ->
 
 
 async def get_operators(rt: Runtime, _customer: Customer, params: Params) -> Response:
-    raw_country = params.get("country")
-    country_id = prices.country_id(rt, raw_country) if raw_country is not None else None
-    found = await inventory.operators(rt, country_id=country_id)
+    found = await prices.operators(rt, country=params.get("country"))
     if not found:
         raise errors.OperatorsNotFound()
     return json_answer(

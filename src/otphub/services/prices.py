@@ -1,16 +1,18 @@
-"""What is for sale, at what price: getPrices, getPricesV2, getPricesV3."""
+"""What is for sale, at what price: getPrices, getPricesV2, getPricesV3, the stock of
+getNumbersStatus and getTopCountriesByService, and getOperators."""
 
 from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 
 import structlog
 
 from otphub.db import inventory
-from otphub.db.inventory import StockLine
+from otphub.db.engine import Conn
+from otphub.db.inventory import OperatorCount, StockLine
 from otphub.domain import errors
 from otphub.domain.numbers import parse_whole
 from otphub.services.runtime import Runtime
@@ -29,7 +31,17 @@ def country_id(rt: Runtime, raw: str | None) -> int | None:
 
 
 @dataclass
-class StockCache:
+class Renewal:
+    """When a per-process count was made, and the next one: recomputed at most every
+    ``OTPHUB_STOCK_CACHE_SECONDS``, one at a time, beside the requests (see ``_renewed``)."""
+
+    computed_at: float = float("-inf")
+    lock: asyncio.Lock | None = None
+    recount: asyncio.Future[None] | None = None  # the count being made in the background
+
+
+@dataclass
+class StockCache(Renewal):
     """The whole stock, recomputed at most every ``OTPHUB_STOCK_CACHE_SECONDS``.
 
     Clients read prices far more often than stock changes meaningfully, and the full
@@ -43,12 +55,9 @@ class StockCache:
     # lines instead of scanning all of them (18,550 offers: 3 ms per request).
     by_service: dict[str, list[StockLine]] = field(default_factory=dict)
     by_country: dict[int, list[StockLine]] = field(default_factory=dict)
-    computed_at: float = float("-inf")
     # Rendered answers, per action and filter, until the next recount. A popular service
     # alone is a thousand lines (five providers in 200 countries): 3 ms to render.
     answers: dict[tuple[str, str | None, int | None], bytes] = field(default_factory=dict)
-    lock: asyncio.Lock | None = None
-    recount: asyncio.Future[None] | None = None  # the count being made in the background
 
     def renew(self, lines: Sequence[StockLine]) -> None:
         self.lines = lines
@@ -72,35 +81,99 @@ class StockCache:
         return list(self.lines)
 
 
-async def _whole_stock(rt: Runtime) -> StockCache:
-    """The stock count, renewed when older than ``OTPHUB_STOCK_CACHE_SECONDS``. Only the
-    first count is waited for: after that, requests get the current count while the next
-    one is made beside them (a count takes 150 to 300 ms at 100,000 numbers)."""
-    cache: StockCache = rt.extensions.setdefault("stock", StockCache())
+@dataclass
+class OperatorCache(Renewal):
+    """The free numbers per operator and the operators of each country, counted like the
+    stock but only once a request needs them (getNumbersStatus with ``operator``,
+    getOperators): that pass reads every number, ten times the stock's own."""
+
+    count: OperatorCount = field(default_factory=lambda: OperatorCount({}, {}, {}))
+
+    def renew(self, count: OperatorCount) -> None:
+        self.count = count
+        self.computed_at = time.monotonic()
+
+
+async def _renewed(
+    rt: Runtime,
+    cache: Renewal,
+    count: Callable[[], Awaitable[None]],
+    *,
+    wait_for_the_first: bool = True,
+) -> bool:
+    """Renew ``cache`` by ``count`` when older than ``OTPHUB_STOCK_CACHE_SECONDS``; whether
+    it holds a count. Only the first count is waited for (unless ``wait_for_the_first`` is
+    off: then it is made beside the request too): after that, requests get the current
+    count while the next one is made beside them (the stock takes 150 to 300 ms at 100,000
+    numbers)."""
     if time.monotonic() - cache.computed_at < rt.settings.stock_cache_seconds:
-        return cache
+        return True
     if cache.lock is None:
         cache.lock = asyncio.Lock()
-    if cache.computed_at == float("-inf"):
-        await _recount(rt, cache)  # nothing to serve yet
+    if cache.computed_at == float("-inf") and wait_for_the_first:
+        await _recount(rt, cache, count)  # nothing to serve yet
     elif not cache.lock.locked():
-        cache.recount = asyncio.ensure_future(_recount_aside(rt, cache))
-    return cache
+        cache.recount = asyncio.ensure_future(_recount_aside(rt, cache, count))
+    return cache.computed_at != float("-inf")
 
 
-async def _recount_aside(rt: Runtime, cache: StockCache) -> None:
+async def _recount_aside(rt: Runtime, cache: Renewal, count: Callable[[], Awaitable[None]]) -> None:
     try:
-        await _recount(rt, cache)
+        await _recount(rt, cache, count)
     except Exception:
         # The database is away: the count stays as it was, and the next request tries again.
         log.warning("stock_count_failed", exc_info=True)
 
 
-async def _recount(rt: Runtime, cache: StockCache) -> None:
+async def _recount(rt: Runtime, cache: Renewal, count: Callable[[], Awaitable[None]]) -> None:
     assert cache.lock is not None
     async with cache.lock:  # one count at a time; the first callers wait and share it
         if time.monotonic() - cache.computed_at >= rt.settings.stock_cache_seconds:
-            cache.renew(await rt.db.read_aside(inventory.stock))
+            await count()
+
+
+async def _whole_stock(rt: Runtime, *, wait_for_the_first: bool = True) -> StockCache:
+    """The stock's count (see ``_renewed``); without ``wait_for_the_first``, maybe none
+    yet (``computed_at`` still -inf)."""
+    cache: StockCache = rt.extensions.setdefault("stock", StockCache())
+
+    async def count() -> None:
+        cache.renew(await rt.db.read_aside(inventory.stock))
+
+    await _renewed(rt, cache, count, wait_for_the_first=wait_for_the_first)
+    return cache
+
+
+async def _operator_count(rt: Runtime) -> OperatorCount | None:
+    """The operators' count; ``None`` while the first one is made. That one is not waited
+    for: the few requests meanwhile read the database themselves, in a worker thread (one
+    country's numbers, or the operators alone, cost a fraction of the whole count)."""
+    cache: OperatorCache = rt.extensions.setdefault("stock_operators", OperatorCache())
+
+    async def count() -> None:
+        cache.renew(await rt.db.read_aside(inventory.operator_count))
+
+    if await _renewed(rt, cache, count, wait_for_the_first=False):
+        return cache.count
+    return None
+
+
+def of_operators(
+    lines: Sequence[StockLine], count: OperatorCount, operators: Sequence[str]
+) -> list[StockLine]:
+    """``lines`` counting only the numbers of these operators. An offer with stock of these
+    operators has stock at all, so ``lines`` holds every candidate."""
+    wanted = tuple(dict.fromkeys(operators))  # as SQL's IN: a repeated name counts once
+    found: list[StockLine] = []
+    for line in lines:
+        place = (line.provider_id, line.country_id)
+        free = sum(count.free.get((*place, operator), 0) for operator in wanted)
+        spent = sum(count.spent.get((*place, operator, line.service), 0) for operator in wanted)
+        if free > spent:
+            found.append(
+                StockLine(line.country_id, line.service, line.provider_id, line.price, free - spent)
+            )
+    return found
 
 
 async def stock(
@@ -113,12 +186,43 @@ async def stock(
     if service is not None and service not in rt.catalog.services:
         raise errors.BadService()
     wanted_country = country_id(rt, country)
-    if rt.settings.stock_cache_seconds > 0 and wanted == inventory.ANY_NUMBER:
-        return (await _whole_stock(rt)).matching(service, wanted_country)
-    async with rt.db.read() as conn:
+    if rt.settings.stock_cache_seconds > 0 and not wanted.excluded_prefixes:
+        if not wanted.operators:
+            return (await _whole_stock(rt)).matching(service, wanted_country)
+        # Neither first count is waited for (both start now, side by side): this request
+        # reads its few numbers in the database instead.
+        by_operator = await _operator_count(rt)
+        whole = await _whole_stock(rt, wait_for_the_first=False)
+        if by_operator is not None and whole.computed_at != float("-inf"):
+            lines = whole.matching(service, wanted_country)
+            return of_operators(lines, by_operator, wanted.operators)
+
+    # Counted in the database, the stock reads every number of the country (of all of
+    # them without one): in a worker thread on SQLite, never on the event loop.
+    async def count(conn: Conn) -> Sequence[StockLine]:
         return await inventory.stock(
             conn, service=service, country_id=wanted_country, wanted=wanted
         )
+
+    return await rt.db.read_aside(count)
+
+
+async def operators(rt: Runtime, *, country: str | None) -> dict[int, list[str]]:
+    """getOperators: the named operators of online numbers per country (``BAD_COUNTRY``
+    for an unknown one), from the operators' count once there is one."""
+    wanted_country = country_id(rt, country)
+    counted = await _operator_count(rt) if rt.settings.stock_cache_seconds > 0 else None
+    if counted is not None:
+        every = counted.operators
+        if wanted_country is None:
+            return every
+        return {wanted_country: every[wanted_country]} if wanted_country in every else {}
+
+    async def listed(conn: Conn) -> dict[int, list[str]]:
+        return await inventory.operators(conn, country_id=wanted_country)
+
+    # A read of every number: in a worker thread on SQLite, never on the event loop.
+    return await rt.db.read_aside(listed)
 
 
 # At most this many rendered answers per recount (every service in every country would be
