@@ -151,6 +151,11 @@ def serve(
     OTPHUB_MAX_CONNECTIONS, OTPHUB_KEEP_ALIVE_SECONDS, OTPHUB_FORWARDED_ALLOW_IPS."""
     from otphub.http.server import serve as serve_http
 
+    async def preflight(rt: Runtime) -> None:
+        """The schema, the catalog and the secret, checked here once so that a missing
+        secret or an unreachable database is a one-line error, not a worker's traceback."""
+
+    run(preflight, migrate_schema=True)
     serve_http(settings(), host=host, port=port, workers=workers)
 
 

@@ -460,6 +460,8 @@ BAD_INPUT: list[tuple[str, tuple[str, ...], str]] = [
     ("topup-malformed", ("customer", "topup", "{c}", "5,00"), "5,00"),
     ("topup-exponent", ("customer", "topup", "{c}", "1e3"), "1e3"),
     ("topup-decimals", ("customer", "topup", "{c}", "0.001"), "decimals"),
+    # An id past any BIGINT reached the database as an out-of-range integer.
+    ("revoke-huge-id", ("customer", "key", "revoke", "9" * 25), "no customer key"),
 ]
 
 

@@ -99,7 +99,13 @@ async def revoke_key(rt: Runtime, *, kind: OwnerKind, key: str) -> KeyInfo:
     every request looks its key up."""
     async with rt.db.write() as conn:
         if key.isascii() and key.isdigit():
-            row = await db_keys.find_key(conn, owner_kind=kind, key_id=int(key))
+            # An id past any BIGINT is no key's id: not found, rather than a driver error.
+            key_id = int(key) if len(key) <= 18 else None
+            row = (
+                None
+                if key_id is None
+                else await db_keys.find_key(conn, owner_kind=kind, key_id=key_id)
+            )
         else:
             row = await db_keys.find_key(
                 conn, owner_kind=kind, key_hash=keys.key_hash(rt.secret, key)
