@@ -326,7 +326,7 @@ class LedgerMachine(RuleBasedStateMachine):
         return activation
 
     # Steps of fixed sizes almost never land exactly on an activation's boundary: a window one
-    # second too long went unseen in five runs out of five. These two rules put the clock on a
+    # second too long went unseen in five runs out of five. These three rules put the clock on a
     # boundary (a second before, on it, a second after) and at once do what that boundary
     # decides, each part checked against the model like any other step.
 
