@@ -5,12 +5,15 @@ from __future__ import annotations
 
 import asyncio
 
+import pytest
 from sqlalchemy import func, select
 
 from otphub.db.schema import activations, sms
 from otphub.services import accounts, inventory, lifecycle
 from otphub.workers.sweeper import run_sweeper
 from tests.support import Hub
+
+SPEC_INSTANT = 1_780_335_057  # 2026-06-01 17:30:57 UTC, the specification's example time
 
 
 def provider_balance(hub: Hub, provider_id: int) -> int:
@@ -253,7 +256,17 @@ def test_price_ties_go_to_the_provider_with_the_better_delivery_record(hub: Hub)
         hub.say(key, "setStatus", id=activation_id, status=8)
 
 
-def test_an_offer_may_set_its_own_activation_lifetime(hub: Hub) -> None:
+# Written out, not computed with the server's formatter: a formatter without seconds or in
+# the wrong zone would agree with itself.
+@pytest.mark.parametrize(
+    ("hub_settings", "start", "end"),
+    [
+        ({}, "2026-06-01 17:30:57", "2026-06-01 17:35:57"),
+        ({"time_zone": "America/New_York"}, "2026-06-01 13:30:57", "2026-06-01 13:35:57"),
+    ],
+    ids=["UTC", "America/New_York"],
+)
+def test_an_offer_may_set_its_own_activation_lifetime(hub: Hub, start: str, end: str) -> None:
     seller = hub.stocked(count=1, service="tg")
     hub.call(
         inventory.set_offer(
@@ -261,10 +274,10 @@ def test_an_offer_may_set_its_own_activation_lifetime(hub: Hub) -> None:
         )
     )
     key = hub.customer("1.00")
+    hub.clock.advance(SPEC_INSTANT - hub.clock.now())
     response = hub.api(key, "getNumberV2", service="wa").json()
-    start = hub.rt.timestamp(hub.clock.now())
     assert response["activationTime"] == start
-    assert response["activationEndTime"] == hub.rt.timestamp(hub.clock.now() + 300)
+    assert response["activationEndTime"] == end
     hub.clock.advance(300)
     assert hub.say(key, "getStatus", id=response["activationId"]) == "STATUS_CANCEL"
 

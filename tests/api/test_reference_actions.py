@@ -1,13 +1,27 @@
 """Byte-exact answers of the read-only actions: countries, services, operators, stock,
-active activations and history."""
+active activations and history.
+
+Times are written out as literals, never computed with the server's own formatter (a
+formatter that dropped the seconds or ignored the zone would agree with itself): the clock
+is moved to the instant of the specification's examples, 2026-06-01 17:30:57 UTC, and each
+answer is checked in UTC and in a deployment zone off UTC by a fraction of an hour or by a
+whole date."""
 
 from __future__ import annotations
 
 import json
 
+import pytest
+
 from tests.support import Hub
 
 JSON = "application/json; charset=utf-8"
+SPEC_INSTANT = 1_780_335_057  # 2026-06-01 17:30:57 UTC
+
+
+def move_clock_to_spec_instant(hub: Hub) -> None:
+    assert hub.clock.now() <= SPEC_INSTANT, "the manual clock never goes back"
+    hub.clock.advance(SPEC_INSTANT - hub.clock.now())
 
 
 def test_get_countries(hub: Hub) -> None:
@@ -87,11 +101,21 @@ def test_get_top_countries_by_service(hub: Hub) -> None:
     assert hub.say(key, "getTopCountriesByService", service="nope") == "BAD_SERVICE"
 
 
-def test_get_active_activations(hub: Hub) -> None:
+@pytest.mark.parametrize(
+    ("hub_settings", "first_time", "second_time"),
+    [
+        ({}, "2026-06-01 17:30:57", "2026-06-01 17:31:40"),
+        ({"time_zone": "Asia/Kolkata"}, "2026-06-01 23:00:57", "2026-06-01 23:01:40"),
+    ],
+    ids=["UTC", "Asia/Kolkata"],
+)
+def test_get_active_activations(hub: Hub, first_time: str, second_time: str) -> None:
     seller = hub.stocked(count=3)
     key = hub.customer()
     assert hub.say(key, "getActiveActivations") == "NO_ACTIVATIONS"
+    move_clock_to_spec_instant(hub)
     first, phone = hub.buy(key)
+    hub.clock.advance(43)
     second, _ = hub.buy(key)
     hub.push_sms(seller, phone, "Telegram code: 12345")
     answer = hub.api(key, "getActiveActivations")
@@ -108,7 +132,7 @@ def test_get_active_activations(hub: Hub) -> None:
                     "activationStatus": "2",
                     "smsCode": ["12345"],
                     "smsText": "Telegram code: 12345",
-                    "activationTime": hub.rt.timestamp(hub.clock.now()),
+                    "activationTime": first_time,
                     "discount": "0.00",
                     "repeated": "0",
                     "countryCode": "0",
@@ -124,7 +148,7 @@ def test_get_active_activations(hub: Hub) -> None:
                     "activationStatus": "4",
                     "smsCode": None,
                     "smsText": None,
-                    "activationTime": hub.rt.timestamp(hub.clock.now()),
+                    "activationTime": second_time,
                     "discount": "0.00",
                     "repeated": "0",
                     "countryCode": "0",
@@ -144,9 +168,18 @@ def test_get_active_activations(hub: Hub) -> None:
     assert hub.say(key, "getBalance") == "ACCESS_BALANCE:9.50"
 
 
-def test_get_history(hub: Hub) -> None:
+@pytest.mark.parametrize(
+    ("hub_settings", "finished_date", "cancelled_date"),
+    [
+        ({}, "2026-06-01 17:30:57", "2026-06-01 17:34:17"),
+        ({"time_zone": "Pacific/Auckland"}, "2026-06-02 05:30:57", "2026-06-02 05:34:17"),
+    ],
+    ids=["UTC", "Pacific/Auckland"],
+)
+def test_get_history(hub: Hub, finished_date: str, cancelled_date: str) -> None:
     seller = hub.stocked(count=3)
     key = hub.customer()
+    move_clock_to_spec_instant(hub)
     start = hub.clock.now()
     finished, phone = hub.buy(key)
     hub.push_sms(seller, phone, "code 11111")
@@ -158,12 +191,10 @@ def test_get_history(hub: Hub) -> None:
     hub.clock.advance(120)
     hub.say(key, "setStatus", id=cancelled, status=8)
     hub.buy(key)  # live: not in the history
-    t0 = hub.rt.timestamp(start)
-    t1 = hub.rt.timestamp(start + 200)
     assert hub.say(key, "getHistory", start=start, end=hub.clock.now()) == (
-        f'[{{"id":{cancelled},"date":"{t1}","phone":"{cancelled_phone}","sms":[],'
+        f'[{{"id":{cancelled},"date":"{cancelled_date}","phone":"{cancelled_phone}","sms":[],'
         f'"cost":0.5,"status":"8","currency":840}},'
-        f'{{"id":{finished},"date":"{t0}","phone":"{phone}",'
+        f'{{"id":{finished},"date":"{finished_date}","phone":"{phone}",'
         f'"sms":["code 11111","code 22222"],"cost":0.5,"status":"6","currency":840}}]'
     )
     assert hub.api(key, "getHistory", limit=1).json()[0]["id"] == cancelled

@@ -11,7 +11,9 @@ before, are resolved within one sweeper period.
 
 Requests in flight at the kill get a transport error: they are "not acknowledged" and
 nothing is asserted about them, except through the audit (money is conserved whatever
-happened to them) and the retries above.
+happened to them) and the retries above. Every other request gets its answer, and never one
+that no client may see: no HTTP 5xx or other non-200 status, no ``ERROR_SQL``, no PUSH_SMS
+refused, no transport error before the kill (checked after every restart).
 
 ``OTPHUB_CRASH_SEED`` replays a run's choices (the kill moments depend on timing anyway).
 Run with ``pytest tests/crash -s`` to see the figures.
@@ -369,6 +371,10 @@ async def crash_run(
                 server.base, committed_orders=committed_orders, committed_sms=committed_sms
             )
             await checker.check(record)
+            unexpected = dict(record.unexpected)
+            assert not unexpected, (
+                f"answers no client may get (a kill only breaks connections): {unexpected}"
+            )
 
             # Overdue activations are resolved within one sweeper period of the restart.
             wait = healthy_at + SETTLE - time.monotonic()

@@ -4,6 +4,12 @@ record of every answer the client received in full, i.e. what the server acknowl
 A request that fails with a transport error (the server was killed while it was in
 flight) is *not acknowledged*: the record keeps what an honest client would retry, the
 getNumberV2 orders (same orderId) and the pushed SMS (same smsId), and nothing else.
+
+A kill explains a transport error, and only one seen after the kill: SIGKILL gives a request
+in flight a broken connection, never an answer. So any other answer no client may get (an
+HTTP status other than 200, ``ERROR_SQL``, a PUSH_SMS not answered SUCCESS) and any transport
+error seen while the server was meant to be up is recorded as unexpected, and the test
+allows none.
 """
 
 from __future__ import annotations
@@ -137,8 +143,9 @@ class Record:
     # acknowledged purchases that may still be live: what the workload acts on
     live: dict[int, Bought] = field(default_factory=dict)
     sent: int = 0  # requests sent by the workload
-    interrupted: int = 0  # of which got no answer (a transport error)
+    interrupted: int = 0  # of which got no answer (a transport error after the kill)
     answers: Counter[str] = field(default_factory=Counter)
+    # what the server must never answer, and transport errors while it was meant to be up
     unexpected: Counter[str] = field(default_factory=Counter)
     # recovery after a restart
     orders_retried: int = 0
@@ -164,6 +171,9 @@ class Workload:
         self.rng = rng
         self.ttl = ttl
         self.running = False
+        # Set at once after the kill (no await in between): a transport error seen before
+        # it cannot be the kill's doing.
+        self.killed = False
         self._order_ids = itertools.count(1)
         self._sms_ids = itertools.count(1)
 
@@ -175,6 +185,7 @@ class Workload:
         limits = httpx.Limits(max_connections=WORKERS, max_keepalive_connections=WORKERS)
         async with httpx.AsyncClient(base_url=base_url, timeout=20, limits=limits) as client:
             self.running = True
+            self.killed = False
             tasks = [asyncio.create_task(self._worker(client)) for _ in range(WORKERS)]
             try:
                 await asyncio.sleep(duration)
@@ -182,6 +193,7 @@ class Workload:
                 # No request starts after this point; those in flight meet the kill.
                 self.running = False
                 kill()
+                self.killed = True
                 await asyncio.gather(*tasks)
 
     async def _worker(self, client: httpx.AsyncClient) -> None:
@@ -198,8 +210,8 @@ class Workload:
         self.record.sent += 1
         try:
             response = await client.get(HANDLER, params=params)
-        except httpx.TransportError:
-            self.record.interrupted += 1
+        except httpx.TransportError as error:
+            self._no_answer(params["action"], error)
             return None
         if response.status_code != 200:
             self.record.unexpected[f"{params['action']} HTTP {response.status_code}"] += 1
@@ -216,8 +228,8 @@ class Workload:
         key = (self._provider_of_key(body["key"]), int(body["smsId"]))
         try:
             response = await client.post(SMS_PATH, json=body)
-        except httpx.TransportError:
-            self.record.interrupted += 1
+        except httpx.TransportError as error:
+            self._no_answer("PUSH_SMS", error)
             self.record.lost_sms[key] = body
             return False
         if response.status_code == 200 and response.json() == {"status": "SUCCESS"}:
@@ -229,6 +241,12 @@ class Workload:
         self.record.unexpected[f"PUSH_SMS HTTP {response.status_code} {response.text[:80]}"] += 1
         self.record.lost_sms[key] = body
         return False
+
+    def _no_answer(self, action: str, error: httpx.TransportError) -> None:
+        if self.killed:
+            self.record.interrupted += 1
+        else:
+            self.record.unexpected[f"{action} {type(error).__name__} while the server was up"] += 1
 
     def _provider_of_key(self, key: str) -> int:
         return next(s.id for s in self.world.suppliers if s.key == key)
@@ -369,6 +387,7 @@ class Workload:
         answer, with the same orderId, and resend every SMS not acknowledged. The database
         says which of them had been committed before the kill (``committed_*``): exactly those
         must answer ORDER_ALREADY_EXISTS; every resent SMS must answer SUCCESS."""
+        self.killed = False  # the server is up again
         async with httpx.AsyncClient(base_url=base_url, timeout=20) as client:
             for lost in list(self.record.lost_orders.values()):
                 self.record.orders_retried += 1

@@ -111,7 +111,7 @@ def server(
 
 
 def test_graceful_shutdown_finishes_in_flight_requests(server: Served, backend: str) -> None:
-    deployment, process, base, _log = server
+    deployment, process, base, log_path = server
     customer_id, key, _, _ = deployment.seed()
     api = f"{base}/stubs/handler_api.php"
     # Hold the database so that a purchase must wait inside the server.
@@ -133,16 +133,68 @@ def test_graceful_shutdown_finishes_in_flight_requests(server: Served, backend: 
             thread = threading.Thread(target=buy)
             thread.start()
             time.sleep(0.5)  # the purchase is now waiting for the database
+            sigterm_at = time.time()
             process.send_signal(signal.SIGTERM)
             time.sleep(0.5)
             assert process.poll() is None, "the server must wait for the request in flight"
+            # Not committed after SIGTERM, so not before either: the purchase was waiting.
+            assert answers == [], f"the purchase was answered before SIGTERM: {answers}"
+            assert activations_stored(deployment.url, backend) == 0, (
+                "the purchase had committed before SIGTERM: this test would prove nothing"
+            )
             blocker.release()
             thread.join(timeout=20)
         assert len(answers) == 1 and answers[0].startswith("ACCESS_NUMBER:"), answers
+        assert activations_stored(deployment.url, backend) == 1
         # uvicorn re-raises the SIGTERM it handled once it has shut down cleanly.
         assert process.wait(timeout=20) in (0, -signal.SIGTERM)
     finally:
         blocker.release()
+    # The server's own account: the purchase began before SIGTERM and was answered after it.
+    began, answered = purchase_handled(log_path.read_text())
+    assert began < sigterm_at < answered, (
+        f"purchase handled from {began:.3f} to {answered:.3f}, SIGTERM at {sigterm_at:.3f}"
+    )
+
+
+def purchase_handled(logs: str) -> tuple[float, float]:
+    """When the server began and answered the one getNumber, in Unix time, from its request
+    log line (OTPHUB_LOG_REQUESTS=all): the line's time is the answer's, ``ms`` its duration."""
+    from datetime import datetime
+
+    handled: list[tuple[float, float]] = []
+    for text in logs.splitlines():
+        if text.startswith("{"):
+            line = json.loads(text)
+            if line.get("event") == "request" and line.get("action") == "getNumber":
+                answered = datetime.fromisoformat(line["timestamp"]).timestamp()
+                handled.append((answered - float(line["ms"]) / 1000, answered))
+    assert len(handled) == 1, handled
+    return handled[0]
+
+
+def activations_stored(url: str, backend: str) -> int:
+    """Committed activations, read beside the server (SQLite's WAL lets a reader in while
+    the blocker holds the write lock)."""
+    if backend == "sqlite":
+        import sqlite3
+
+        conn = sqlite3.connect(url.removeprefix("sqlite:///"))
+        try:
+            return int(conn.execute("SELECT COUNT(*) FROM activations").fetchone()[0])
+        finally:
+            conn.close()
+
+    async def count() -> int:
+        import asyncpg
+
+        conn = await asyncpg.connect(url)
+        try:
+            return int(await conn.fetchval("SELECT COUNT(*) FROM activations"))
+        finally:
+            await conn.close()
+
+    return asyncio.run(count())
 
 
 class Blocker:
