@@ -19,6 +19,8 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+from otphub.http.limits import send_refusal
+
 ASGIApp = Any
 Message = dict[str, Any]
 
@@ -53,7 +55,13 @@ class BodyTimeout:
             except TimeoutError:
                 timed_out = True
                 if not response_started:
-                    await _request_timeout(send, scope)
+                    await send_refusal(
+                        send,
+                        scope,
+                        status=408,
+                        word="REQUEST_TIMEOUT",
+                        agent_error="body not received in time",
+                    )
                 return _DISCONNECT
             if message["type"] != "http.request" or not message.get("more_body", False):
                 body_complete = True
@@ -80,23 +88,3 @@ def _has_body(scope: dict[str, Any]) -> bool:
         if name == b"content-length":
             announced = value.strip() != b"0"
     return announced
-
-
-async def _request_timeout(send: Any, scope: dict[str, Any]) -> None:
-    body = b"REQUEST_TIMEOUT"
-    kind = b"text/plain; charset=utf-8"
-    if scope.get("path", "").startswith("/agent/"):
-        body = b'{"status":"ERROR","error":"body not received in time"}'
-        kind = b"application/json; charset=utf-8"
-    await send(
-        {
-            "type": "http.response.start",
-            "status": 408,
-            "headers": [
-                (b"content-type", kind),
-                (b"content-length", str(len(body)).encode()),
-                (b"connection", b"close"),
-            ],
-        }
-    )
-    await send({"type": "http.response.body", "body": body})

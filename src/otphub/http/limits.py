@@ -13,6 +13,7 @@ instead of ``BAD_KEY`` (or the supplier endpoint's 401) for every further bad ke
 
 from __future__ import annotations
 
+import json
 import math
 import time
 from collections.abc import Callable
@@ -211,15 +212,23 @@ def _framing(scope: dict[str, Any]) -> tuple[int | None, bool]:
 
 
 async def _too_large(send: Any, scope: Any) -> None:
-    body = b"REQUEST_TOO_LARGE"
+    await send_refusal(
+        send, scope, status=413, word="REQUEST_TOO_LARGE", agent_error="body too large"
+    )
+
+
+async def send_refusal(send: Any, scope: Any, *, status: int, word: str, agent_error: str) -> None:
+    """Refuse a request from a pure-ASGI layer and close the connection: the protocol word
+    for customers, the agent protocol's JSON error on ``/agent/``."""
+    body = word.encode()
     kind = b"text/plain; charset=utf-8"
     if scope.get("path", "").startswith("/agent/"):
-        body = b'{"status":"ERROR","error":"body too large"}'
+        body = json.dumps({"status": "ERROR", "error": agent_error}, separators=(",", ":")).encode()
         kind = b"application/json; charset=utf-8"
     await send(
         {
             "type": "http.response.start",
-            "status": 413,
+            "status": status,
             "headers": [
                 (b"content-type", kind),
                 (b"content-length", str(len(body)).encode()),
