@@ -90,3 +90,22 @@ def test_keys_of_other_lengths_never_pass() -> None:
 def test_no_hmac_under_an_empty_secret() -> None:
     with pytest.raises(ValueError, match="no server secret"):
         keys.key_hash(b"", keys.new_key(keys.CUSTOMER_PREFIX))
+
+
+def test_only_checked_keys_are_kept_and_at_most_a_bounded_number() -> None:
+    """The digest of a key that passed its checks is kept, so that the checks and the HMAC
+    run once per key; a string of the right length with a wrong checksum is only looked
+    up, never stored, and valid keys beyond the bound push out the oldest."""
+    keys._known.clear()
+    good = keys.new_key(keys.CUSTOMER_PREFIX)
+    bad = good[:-1] + ("A" if good[-1] != "A" else "B")
+    assert keys.presented_digest(SECRET, bad, keys.CUSTOMER_PREFIX) is None
+    assert keys._known == {}
+    assert keys.presented_digest(SECRET, good, keys.CUSTOMER_PREFIX) == keys.key_hash(SECRET, good)
+    assert list(keys._known) == [(SECRET, good, keys.CUSTOMER_PREFIX)]
+    # A customer key presented as a provider's is refused even once it is known.
+    assert keys.presented_digest(SECRET, good, keys.PROVIDER_PREFIX) is None
+    for _ in range(keys._KNOWN_MAX + 10):
+        keys.presented_digest(SECRET, keys.new_key(keys.PROVIDER_PREFIX), keys.PROVIDER_PREFIX)
+    assert len(keys._known) == keys._KNOWN_MAX
+    assert (SECRET, good, keys.CUSTOMER_PREFIX) not in keys._known

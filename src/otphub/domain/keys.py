@@ -12,7 +12,6 @@ anyone act as a customer or provider.
 
 from __future__ import annotations
 
-import functools
 import hmac
 import re
 import secrets
@@ -64,20 +63,32 @@ def key_hash(secret: bytes, key: str) -> str:
     return hmac.digest(secret, key.encode(), "sha256").hex()
 
 
+# The digests of keys that passed ``looks_like_key``, most recent last. Every request
+# presents a key, most of them the same few again and again, and the checks (a regex and a
+# base62 checksum) and the HMAC cost several times the lookup that follows: a key that
+# passed them once is answered from here. Only checked keys are ever stored, 40
+# characters each, so whatever clients present, this holds at most ``_KNOWN_MAX`` short
+# strings; a presented string is only looked up, after its length was compared.
+_KNOWN_MAX = 4096
+_known: dict[tuple[bytes, str, str], str] = {}
+
+
 def presented_digest(secret: bytes, key: str, prefix: str) -> str | None:
     """``key_hash`` of a presented key, or ``None`` if it cannot be a key of this kind
-    (``looks_like_key``). The checks run on every request, before the cache: only a
-    string that could be a real key (40 characters, checksum right) is ever kept, so
-    whatever a client presents, the cache holds at most 4,096 such short strings."""
-    return _cached_hash(secret, key) if looks_like_key(key, prefix) else None
-
-
-@functools.lru_cache(maxsize=4096)
-def _cached_hash(secret: bytes, key: str) -> str:
-    """Every request presents a key, most of them the same few again and again: the HMAC
-    costs more than the lookup that follows, so it is kept. A pure function of its
-    arguments (whether the key is still valid is always the database's answer)."""
-    return key_hash(secret, key)
+    (``looks_like_key``). A pure function of its arguments (whether the key is still valid
+    is always the database's answer), so its results may be kept (``_known``)."""
+    if len(key) != KEY_LENGTH:
+        return None
+    known = _known.get((secret, key, prefix))
+    if known is not None:
+        return known
+    if not looks_like_key(key, prefix):
+        return None
+    digest = key_hash(secret, key)
+    if len(_known) >= _KNOWN_MAX:
+        del _known[next(iter(_known))]  # the oldest entry
+    _known[(secret, key, prefix)] = digest
+    return digest
 
 
 def hint(key: str) -> str:
