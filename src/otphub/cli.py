@@ -610,7 +610,8 @@ def provider_show(provider_id: int, as_json: JsonOption = False) -> None:
     lines = [
         f"provider {p.id}: {p.name} ({'enabled' if p.enabled else 'disabled'}, "
         f"since {_when(p.created_at)})",
-        f"payable {_cash(p.payable)} (below zero: the provider owes the operator)",
+        f"payable {_cash(p.payable)}"
+        + (" (below zero: the provider owes the operator)" if p.payable < 0 else ""),
         f"numbers {p.numbers} ({p.numbers_online} online), offers {p.offers}, "
         f"delivery score {p.delivery_score}/1000",
         f"activations finished {p.finished}, refunded {p.refunded}",

@@ -150,9 +150,13 @@ def test_a_refund_after_the_payout_leaves_the_provider_owing(hub: Hub, url: str)
 
     hub.call(pay_out())
     assert payable(url, seller.id) == 0
+    # The note about owing is for a payable below zero only (it was printed for 0.00 too).
+    assert "owes" not in ok("provider", "show", str(seller.id)).stdout
     ok("activation", "refund", str(paid), "--reason", "complaint")
     assert payable(url, seller.id) == -40
     assert ok_json("provider", "show", str(seller.id))["payable"] == "-0.40"
+    human = ok("provider", "show", str(seller.id)).stdout
+    assert "payable -0.40 (below zero: the provider owes the operator)" in human
 
 
 def test_get_history_shows_a_refunded_activation_as_not_paid(hub: Hub, url: str) -> None:
