@@ -770,15 +770,14 @@ def _number_done(number: reports.NumberRow, what: str, as_json: bool) -> None:
 
 @number_app.command("disable")
 def number_disable(number_id: int, as_json: JsonOption = False) -> None:
-    """Take a number out of sale (a live activation on it goes on to its end)."""
+    """Take a number out of sale (refused while it is in a live activation)."""
     number = run(lambda rt: operator.set_number_online(rt, number_id=number_id, online=False))
-    live = " (its live activation goes on to its end)" if number.in_use else ""
-    _number_done(number, f"offline{live}", as_json)
+    _number_done(number, "offline", as_json)
 
 
 @number_app.command("enable")
 def number_enable(number_id: int, as_json: JsonOption = False) -> None:
-    """Put a number back on sale."""
+    """Put a number back on sale (refused while it is in a live activation)."""
     number = run(lambda rt: operator.set_number_online(rt, number_id=number_id, online=True))
     _number_done(number, "online", as_json)
 

@@ -430,10 +430,16 @@ def test_number_disable_enable_remove(hub: Hub, url: str) -> None:
     before = snapshot(url)
     assert "past activations" in refused("number", "remove", str(free))
     assert snapshot(url) == before
-    # Taking the busy number offline: its activation goes on, the number is not sold again.
-    assert "goes on" in ok("number", "disable", str(busy)).stderr
+    # Never a number in a live activation: disable and enable are refused, nothing changes,
+    # and the customer's activation is untouched; once it has ended, disable works.
+    for switch in ("disable", "enable"):
+        before = snapshot(url)
+        assert f"live activation {live}" in refused("number", switch, str(busy))
+        assert snapshot(url) == before
     hub.push_sms(seller, phone, "code 77777")
     assert hub.say(key, "getStatus", id=live) == "STATUS_OK:77777"
+    assert hub.say(key, "setStatus", id=live, status=6) == "ACCESS_ACTIVATION"
+    assert ok_json("number", "disable", str(busy))["online"] is False
 
     ok("number", "add", "--provider", str(seller.id), "--country", "0", "79000000009")
     fresh = number_ids(url)["79000000009"]

@@ -20,10 +20,13 @@ async def set_offer_enabled(conn: Conn, offer_id: int, *, enabled: bool) -> bool
 
 
 async def set_number_online(conn: Conn, number_id: int, *, online: bool) -> bool:
-    """``False`` when there is no such number. A live activation on a number taken offline
-    runs on to its end (its SMS still arrive); the number is only not sold again."""
+    """``False`` when there is no such number, or it is in a live activation: the
+    operator's switches never touch a number a customer holds. One statement, so a
+    purchase claiming the number meanwhile makes the switch fail, never the purchase."""
     result = await conn.execute(
-        update(numbers).where(numbers.c.id == number_id).values(online=online)
+        update(numbers)
+        .where(numbers.c.id == number_id, numbers.c.in_use == false())
+        .values(online=online)
     )
     return result.rowcount == 1
 

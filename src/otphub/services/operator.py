@@ -109,9 +109,17 @@ async def set_offer_enabled(rt: Runtime, *, offer_id: int, enabled: bool) -> rep
 
 
 async def set_number_online(rt: Runtime, *, number_id: int, online: bool) -> reports.NumberRow:
+    """Take a number out of sale or put it back; never a number in a live activation (the
+    issue's rule for every number switch): refused until that activation ends."""
     async with rt.db.write() as conn:
         if not await operator.set_number_online(conn, number_id, online=online):
-            raise errors.NotFound(f"no number with id {number_id}")
+            if await reports.number(conn, number_id) is None:
+                raise errors.NotFound(f"no number with id {number_id}")
+            _count, live = await operator.activations_on_number(conn, number_id)
+            raise errors.InvalidInput(
+                f"number {number_id} is in live activation {live}: try again once it has "
+                "ended (finished, cancelled or expired)"
+            )
         found = await reports.number(conn, number_id)
     assert found is not None
     return found
@@ -128,8 +136,8 @@ async def remove_number(rt: Runtime, *, number_id: int) -> reports.NumberRow:
             count, live = await operator.activations_on_number(conn, number_id)
             if live is not None:
                 raise errors.InvalidInput(
-                    f"number {number_id} is in live activation {live} and cannot be removed "
-                    "(`otphub number disable` takes it out of sale)"
+                    f"number {number_id} is in live activation {live} and cannot be removed: "
+                    "try again once it has ended"
                 )
             raise errors.InvalidInput(
                 f"number {number_id} has {count} past activations, which keep naming it: "
