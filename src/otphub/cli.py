@@ -18,7 +18,16 @@ from pydantic import ValidationError
 
 from otphub.config import Settings
 from otphub.domain import errors
-from otphub.services import accounts, database, disputes, inventory, operator, reports
+from otphub.domain.supply import parse_markup_percent
+from otphub.services import (
+    accounts,
+    database,
+    disputes,
+    inventory,
+    operator,
+    reports,
+    suppliers,
+)
 from otphub.services import audit as audit_service
 from otphub.services.backup import backup_sqlite
 from otphub.services.runtime import Runtime, build_runtime
@@ -173,15 +182,84 @@ def demo(
 @provider_app.command("add")
 def provider_add(
     name: str,
+    agent_url: Annotated[
+        str | None,
+        typer.Option(help="An SMSHub-protocol agent: the URL OTPHub posts its requests to."),
+    ] = None,
+    upstream_url: Annotated[
+        str | None,
+        typer.Option(help="An upstream sms-activate service: its full handler URL."),
+    ] = None,
+    upstream_key: Annotated[
+        str | None, typer.Option(help="OTPHub's API key at the upstream.")
+    ] = None,
+    markup_percent: Annotated[
+        str | None, typer.Option(help="Upstream price markup in percent, e.g. 20.")
+    ] = None,
+    markup: Annotated[
+        str | None, typer.Option(help="Upstream price markup as an amount, e.g. 0.05.")
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
 ) -> None:
-    """Register a provider; prints its id and key (shown once)."""
-    created = run(lambda rt: accounts.add_provider(rt, name=name))
+    """Register a provider; prints its id and key (shown once). Without --agent-url or
+    --upstream-url it holds local inventory (otphub number add)."""
+    if (markup_percent is not None or markup is not None) and upstream_url is None:
+        fail("--markup-percent and --markup apply to an upstream (--upstream-url)")
+    markup_bp = _percent(markup_percent) if markup_percent is not None else 0
+    markup_amount = money(markup, allow_zero=True) if markup is not None else 0
+    created = run(
+        lambda rt: accounts.add_provider(
+            rt,
+            name=name,
+            agent_url=agent_url,
+            upstream_url=upstream_url,
+            upstream_key=upstream_key,
+            markup_bp=markup_bp,
+            markup_amount=markup_amount,
+        )
+    )
     emit(
         as_json,
         {"id": created.id, "key": created.key},
         f"provider {created.id} created; key (shown once): {created.key}",
     )
+
+
+def _percent(text: str) -> int:
+    try:
+        return parse_markup_percent(text)
+    except ValueError as exc:
+        fail(str(exc))
+
+
+@provider_app.command("set")
+def provider_set(
+    provider_id: int,
+    agent_url: Annotated[str | None, typer.Option(help="The agent's new URL.")] = None,
+    upstream_url: Annotated[str | None, typer.Option(help="The upstream's new URL.")] = None,
+    upstream_key: Annotated[str | None, typer.Option(help="A new key at the upstream.")] = None,
+    markup_percent: Annotated[str | None, typer.Option(help="New markup in percent.")] = None,
+    markup: Annotated[str | None, typer.Option(help="New markup as an amount.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+) -> None:
+    """Change how a remote provider is reached or priced."""
+    given = (agent_url, upstream_url, upstream_key, markup_percent, markup)
+    if all(v is None for v in given):
+        fail("nothing to change: give --agent-url, --upstream-url, --upstream-key or a markup")
+    markup_bp = _percent(markup_percent) if markup_percent is not None else None
+    markup_amount = money(markup, allow_zero=True) if markup is not None else None
+    run(
+        lambda rt: suppliers.set_connection(
+            rt,
+            provider_id=provider_id,
+            agent_url=agent_url,
+            upstream_url=upstream_url,
+            upstream_key=upstream_key,
+            markup_bp=markup_bp,
+            markup_amount=markup_amount,
+        )
+    )
+    emit(as_json, {"id": provider_id, "changed": True}, f"provider {provider_id} changed")
 
 
 @offer_app.command("set")

@@ -81,6 +81,17 @@ class Settings(BaseSettings):
     # /metrics is off (404), since open holds, live activations and request counts describe
     # the business to whoever asks.
     metrics_token: str = ""
+    # -- supply (README "Connecting providers")
+    # Seconds between two GET_SERVICES to each agent provider.
+    agent_poll_seconds: float = Field(default=15.0, gt=0)
+    # Seconds a GET_NUMBER (and any other call to an agent) may take before the purchase
+    # tries the next offer.
+    agent_timeout_seconds: float = Field(default=3.0, gt=0)
+    # Seconds between two reads of an upstream service's prices and balance.
+    upstream_poll_seconds: float = Field(default=30.0, gt=0)
+    # Cancels after which a number is retired for that service (a customer never gets back a
+    # number they cancelled for the same service). 0 = never retired.
+    max_cancels: int = Field(default=4, ge=0)
 
     @field_validator("currency")
     @classmethod

@@ -140,7 +140,30 @@ providers = Table(
     # share of recent activations that were finished, in per mille (smoothed: a provider
     # without history has 500); breaks price ties. See inventory.refresh_delivery_scores.
     Column("delivery_score", Integer, nullable=False, server_default=text("500")),
+    # median seconds from purchase to the first SMS over the same window (NULL: no SMS yet);
+    # breaks ties between equal delivery scores. See inventory.refresh_delivery_scores.
+    Column("sms_seconds", Integer, nullable=True),
     Column("created_at", BigInteger, nullable=False),
+    # Where its numbers come from (domain/supply.py ProviderKind): 'local' inventory that
+    # OTPHub holds, an SMSHub-protocol 'agent' it calls, an 'upstream' service it buys from.
+    Column("kind", String(16), nullable=False, server_default=text("'local'")),
+    # The agent's URL, or the upstream's handler URL (handler_api.php); NULL for local.
+    Column("endpoint_url", Text, nullable=True),
+    # Sealed under the server secret (domain/sealing.py): an agent's own provider key, which
+    # OTPHub sends in every request to it; an upstream's API key.
+    Column("sealed_secret", Text, nullable=True),
+    # Upstream pricing: cost x (1 + markup_bp / 10,000) + markup_amount, rounded up.
+    Column("markup_bp", Integer, nullable=True),
+    Column("markup_amount", BigInteger, nullable=True),
+    # Health of a remote provider: when its last poll succeeded, since when it is down
+    # (NULL: up) and why. A provider that is down sells nothing.
+    Column("polled_at", BigInteger, nullable=True),
+    Column("down_since", BigInteger, nullable=True),
+    Column("last_error", String(200), nullable=True),
+    # An upstream's balance there, minor units, as last read.
+    Column("remote_balance", BigInteger, nullable=True),
+    CheckConstraint("kind IN ('local', 'agent', 'upstream')", name="kind"),
+    CheckConstraint("kind = 'local' OR endpoint_url IS NOT NULL", name="remote_endpoint"),
 )
 
 offers = Table(
@@ -155,6 +178,9 @@ offers = Table(
     # seconds an activation of this offer lives; NULL: OTPHUB_ACTIVATION_TTL
     Column("ttl", Integer, nullable=True),
     Column("enabled", Boolean, nullable=False, server_default=text("true")),
+    # Priced by the upstream poller from the upstream's cost and the provider's markup; an
+    # operator's `offer set` makes it explicit (false), and the poller leaves it alone.
+    Column("auto_priced", Boolean, nullable=False, server_default=text("false")),
     UniqueConstraint("provider_id", "country_id", "service"),
     CheckConstraint("ttl IS NULL OR ttl > 0", name="ttl_positive"),
     CheckConstraint("price > 0", name="price_positive"),
@@ -210,6 +236,8 @@ activations = Table(
     Column("ended_at", BigInteger, nullable=True),
     Column("order_id", Text, nullable=True),
     Column("ref", Text, nullable=True),
+    # The agent's or the upstream's id of this activation; NULL for local inventory.
+    Column("remote_id", String(64), nullable=True),
     # Every state name here comes from the enum (db/states.py).
     CheckConstraint(states.ANY, name="state"),
     CheckConstraint(f"{states.CODELESS} OR code IS NOT NULL", name="code_kept"),
@@ -248,6 +276,16 @@ activations = Table(
         postgresql_where=text(states.LIVE),
     ),
     Index("ix_activations_provider_created", "provider_id", "created_at"),
+    # Cancelled activations of a number for a service (the cancelled-numbers rule: never
+    # the same number again to the customer who cancelled it; retired after MAX_CANCELS).
+    Index(
+        "ix_activations_cancelled_number",
+        "number_id",
+        "service",
+        "customer_id",
+        sqlite_where=text(states.CANCELLED),
+        postgresql_where=text(states.CANCELLED),
+    ),
 )
 
 # Every SMS a provider pushed, matched to an activation or kept as unmatched.
@@ -291,4 +329,105 @@ schedules = Table(
     metadata,
     Column("name", String(64), primary_key=True),
     Column("next_run_at", BigInteger, nullable=False),
+)
+
+# A remote provider's stock as its last successful poll saw it: per (country, operator,
+# service), how many numbers it can hand out now, and for an upstream the cost it asks.
+remote_stock = Table(
+    "remote_stock",
+    metadata,
+    Column("provider_id", Id, ForeignKey("providers.id"), primary_key=True),
+    Column("country_id", Integer, ForeignKey("countries.id"), primary_key=True),
+    Column("operator", String(32), primary_key=True),
+    Column("service", String(16), primary_key=True),
+    Column("count", Integer, nullable=False),
+    Column("cost", BigInteger, nullable=True),  # upstream only: its price, minor units
+    Column("polled_at", BigInteger, nullable=False),
+    CheckConstraint("count >= 0", name="count_not_negative"),
+    CheckConstraint("cost IS NULL OR cost >= 0", name="cost_not_negative"),
+    Index("ix_remote_stock_service_country", "service", "country_id"),
+)
+
+# Purchases from a remote provider, between their durable phases (GUIDE "Talking to the
+# outside"): (1) the customer's money is held (``hold_id``, a hold without an activation)
+# and the row committed 'pending'; (2) the provider is called, outside any transaction;
+# (3) 'attached': the hold is released and the new activation's own hold placed in one
+# transaction, or 'failed': the hold is released. A pending row whose ``resolve_after`` has
+# passed was left by a crash: start-up and the sweeper resolve it.
+remote_purchases = Table(
+    "remote_purchases",
+    metadata,
+    Column("id", Id, primary_key=True),
+    Column("customer_id", Id, ForeignKey("customers.id"), nullable=False),
+    Column("provider_id", Id, ForeignKey("providers.id"), nullable=False),
+    Column("offer_id", Id, ForeignKey("offers.id"), nullable=False),
+    Column("service", String(16), nullable=False),
+    Column("country_id", Integer, nullable=False),
+    Column("operator", String(32), nullable=False),
+    Column("price", BigInteger, nullable=False),
+    Column("payout", BigInteger, nullable=False),
+    Column("hold_id", Id, ForeignKey("journal.id"), nullable=False, unique=True),
+    Column("state", String(16), nullable=False),
+    Column("activation_id", Id, ForeignKey("activations.id"), nullable=True, unique=True),
+    Column("remote_id", String(64), nullable=True),
+    Column("order_id", Text, nullable=True),
+    Column("ref", Text, nullable=True),
+    Column("created_at", BigInteger, nullable=False),
+    Column("resolve_after", BigInteger, nullable=False),
+    Column("resolved_at", BigInteger, nullable=True),
+    Column("note", String(200), nullable=True),
+    CheckConstraint("state IN ('pending', 'attached', 'failed')", name="state"),
+    CheckConstraint("(state = 'attached') = (activation_id IS NOT NULL)", name="attached"),
+    Index(
+        "ix_remote_purchases_pending",
+        "resolve_after",
+        sqlite_where=text("state = 'pending'"),
+        postgresql_where=text("state = 'pending'"),
+    ),
+)
+
+# What must reach the other side (FINISH_ACTIVATION to agents, setStatus to upstreams, and
+# later webhooks): written in the transaction of the change it reports, delivered by a
+# worker with retries and backoff until the other side acknowledges it. ``dedupe_key``
+# makes writing the same message twice a no-op.
+outbox = Table(
+    "outbox",
+    metadata,
+    Column("id", Id, primary_key=True),
+    Column("kind", String(32), nullable=False),
+    Column("dedupe_key", String(160), nullable=False, unique=True),
+    Column("provider_id", Id, ForeignKey("providers.id"), nullable=True),
+    Column("activation_id", Id, nullable=True),
+    Column("payload", Text, nullable=False),  # JSON
+    Column("created_at", BigInteger, nullable=False),
+    Column("next_attempt_at", BigInteger, nullable=False),
+    Column("attempts", Integer, nullable=False, server_default=text("0")),
+    Column("last_error", String(200), nullable=True),
+    Column("delivered_at", BigInteger, nullable=True),
+    Index(
+        "ix_outbox_due",
+        "next_attempt_at",
+        sqlite_where=text("delivered_at IS NULL"),
+        postgresql_where=text("delivered_at IS NULL"),
+    ),
+)
+
+# Numbers retired for a service: cancelled OTPHUB_MAX_CANCELS times for it, or reported by
+# the agent's side as used. Never sold for that service again.
+retired_numbers = Table(
+    "retired_numbers",
+    metadata,
+    Column("number_id", Id, ForeignKey("numbers.id"), primary_key=True),
+    Column("service", String(16), primary_key=True),
+    Column("retired_at", BigInteger, nullable=False),
+)
+
+# The SMSHub protocol names countries by strings: besides every catalog country's English
+# name in lower case without spaces or punctuation, these names (the protocol's own
+# spellings, ``england``, ``usa``, and whatever the operator adds) map to a country.
+country_aliases = Table(
+    "country_aliases",
+    metadata,
+    Column("name", String(64), primary_key=True),
+    Column("country_id", Integer, ForeignKey("countries.id"), nullable=False),
 )

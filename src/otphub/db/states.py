@@ -44,4 +44,5 @@ def state_in(states: Iterable[State], column: str = "state") -> str:
 ANY = state_in(State)
 LIVE = state_in(LIVE_STATES)
 FINISHED = state_in({State.FINISHED})
+CANCELLED = state_in({State.CANCELLED})
 CODELESS = state_in(CODELESS_STATES)

@@ -90,6 +90,8 @@ class Activation(NamedTuple):
     created_at: int
     expires_at: int
     ended_at: int | None
+    # The agent's or upstream's id of the activation; None for local inventory.
+    remote_id: str | None
 
     @property
     def snapshot(self) -> Snapshot:

@@ -9,8 +9,9 @@ from typing import TypeAlias
 from otphub.db import customers, ledger, providers
 from otphub.db import keys as db_keys
 from otphub.db.engine import Conn, Row
-from otphub.domain import errors, keys
+from otphub.domain import errors, keys, sealing
 from otphub.domain.activation import Activation
+from otphub.domain.supply import ProviderKind
 from otphub.services.runtime import Runtime
 
 OwnerKind: TypeAlias = db_keys.OwnerKind
@@ -234,17 +235,77 @@ async def balance(rt: Runtime, customer: Customer) -> int:
     return await customers.available(rt.db, customer.account_id)
 
 
-async def add_provider(rt: Runtime, *, name: str) -> NewProvider:
+async def add_provider(
+    rt: Runtime,
+    *,
+    name: str,
+    agent_url: str | None = None,
+    upstream_url: str | None = None,
+    upstream_key: str | None = None,
+    markup_bp: int = 0,
+    markup_amount: int = 0,
+) -> NewProvider:
+    """A provider and its first key. With ``agent_url`` an SMSHub-protocol agent: its key
+    is also kept sealed, since OTPHub sends it in every request to the agent. With
+    ``upstream_url`` and ``upstream_key`` an upstream service OTPHub buys from."""
     clean = _name(name)
+    kind, endpoint, secret = remote_terms(
+        agent_url=agent_url, upstream_url=upstream_url, upstream_key=upstream_key
+    )
+    if markup_bp < 0 or markup_amount < 0:
+        raise errors.InvalidAmount("a markup cannot be negative")
+    is_upstream = kind is ProviderKind.UPSTREAM
     async with rt.db.write() as conn:
         if await providers.named(conn, clean) is not None:
             raise errors.InvalidInput(f"a provider named {clean!r} exists already")
         account_id = await ledger.open_account(conn, kind="provider")
         provider_id = await providers.insert_provider(
-            conn, name=clean, account_id=account_id, now=rt.clock.now()
+            conn,
+            name=clean,
+            account_id=account_id,
+            now=rt.clock.now(),
+            kind=kind.value,
+            endpoint_url=endpoint,
+            sealed_secret=None if secret is None else sealing.seal(rt.secret, secret),
+            markup_bp=markup_bp if is_upstream else None,
+            markup_amount=markup_amount if is_upstream else None,
         )
         first = await _issue_key(rt, conn, kind="provider", owner_id=provider_id)
+        if kind is ProviderKind.AGENT:
+            await providers.set_remote(
+                conn, provider_id, sealed_secret=sealing.seal(rt.secret, first.key)
+            )
     return NewProvider(id=provider_id, key=first.key)
+
+
+def checked_url(raw: str, *, what: str) -> str:
+    """An http(s) URL with a host, as given; anything else is refused with ``what`` named."""
+    url = raw.strip()
+    scheme, _, rest = url.partition("://")
+    host = rest.split("/", 1)[0].split("?", 1)[0]
+    if scheme.lower() not in ("http", "https") or not host or any(c.isspace() for c in url):
+        raise errors.InvalidInput(f"{what} must be an http:// or https:// URL, not {raw!r}")
+    return url
+
+
+def remote_terms(
+    *, agent_url: str | None, upstream_url: str | None, upstream_key: str | None
+) -> tuple[ProviderKind, str | None, str | None]:
+    """The kind, endpoint and secret a new provider's options describe."""
+    if agent_url is not None and (upstream_url is not None or upstream_key is not None):
+        raise errors.InvalidInput("a provider is an agent or an upstream, not both")
+    if agent_url is not None:
+        return ProviderKind.AGENT, checked_url(agent_url, what="--agent-url"), None
+    if upstream_url is not None or upstream_key is not None:
+        if upstream_url is None or not (upstream_key or "").strip():
+            raise errors.InvalidInput("an upstream needs both --upstream-url and --upstream-key")
+        assert upstream_key is not None
+        return (
+            ProviderKind.UPSTREAM,
+            checked_url(upstream_url, what="--upstream-url"),
+            upstream_key.strip(),
+        )
+    return ProviderKind.LOCAL, None, None
 
 
 async def authenticate_provider(rt: Runtime, key: str | None) -> Provider:
