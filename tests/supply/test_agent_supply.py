@@ -409,3 +409,30 @@ def test_a_full_agent_fails_fast_instead_of_queueing(hub: Hub, agent: FakeAgent)
 
     assert "in flight" in hub.call(scenario())
     assert len(agent.of("GET_NUMBER")) == agents.MAX_IN_FLIGHT  # the ninth never left
+
+
+def test_local_sales_beside_an_agent_never_oversell(hub: Hub, agent: FakeAgent) -> None:
+    """With an agent provider present, purchases take the path that can call out: local
+    numbers are still claimed exactly once under concurrency."""
+    stocked_agent(hub, agent, price="0.90", service="wa")  # another service: no candidate
+    hub.stocked(count=5, price="0.50", first_phone=79990000001)
+    keys = [hub.customer("1.00", name=f"buyer-{i}") for i in range(20)]
+    answers: list[str] = []
+    lock = threading.Lock()
+
+    def buy(key: str) -> None:
+        answer = hub.say(key, "getNumber", service="tg")
+        with lock:
+            answers.append(answer)
+
+    threads = [threading.Thread(target=buy, args=(key,)) for key in keys]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    sold = [a for a in answers if a.startswith("ACCESS_NUMBER:")]
+    assert len(answers) == 20
+    assert len(sold) == 5
+    assert len({a.rsplit(":", 1)[1] for a in sold}) == 5
+    assert set(answers) - set(sold) == {"NO_NUMBERS"}
+    assert purchases(hub) == []  # no remote purchase was even started

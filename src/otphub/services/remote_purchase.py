@@ -156,13 +156,24 @@ async def buy(rt: Runtime, *, customer: Customer, wanted: Wanted) -> Bought:
         now = rt.clock.now()
         await _checks(conn, customer, wanted)
         candidates = await _candidates(rt, conn, wanted, now)
-    if not candidates:
-        raise errors.NoNumbers()
-    if wanted.max_price is not None:
-        affordable = [c for c in candidates if c.price <= wanted.max_price]
-        if not affordable:
-            raise errors.WrongMaxPrice(rt.money.format(candidates[0].price))
-        candidates = affordable
+        if not candidates:
+            raise errors.NoNumbers()
+        if wanted.max_price is not None:
+            affordable = [c for c in candidates if c.price <= wanted.max_price]
+            if not affordable:
+                raise errors.WrongMaxPrice(rt.money.format(candidates[0].price))
+            candidates = affordable
+        # Local candidates ahead of every remote one are sold in this same transaction, as
+        # purchase.py does: a local sale in a deployment with agents costs one statement
+        # more (the remote candidates; and the pending count under a cap), not a second
+        # transaction.
+        while candidates and candidates[0].local is not None:
+            offer = candidates.pop(0).local
+            assert offer is not None
+            bought = await _sell_local(rt, conn, customer, wanted, offer, now)
+            if bought is not None:
+                metrics.PURCHASES.inc()
+                return bought
     for candidate in candidates:
         if candidate.local is not None:
             bought = await _buy_local(rt, customer, wanted, candidate.local)
@@ -178,42 +189,56 @@ async def buy(rt: Runtime, *, customer: Customer, wanted: Wanted) -> Bought:
 async def _buy_local(
     rt: Runtime, customer: Customer, wanted: Wanted, offer: inventory.Offer
 ) -> Bought | None:
+    """A local candidate after a remote one failed: its own transaction, checks again."""
     async with rt.db.write() as conn:
         now = rt.clock.now()
         await _checks(conn, customer, wanted)
-        number = await inventory.claim_number(
-            conn, offer=offer, offer_filter=wanted.offer_filter, wanted=wanted.number_filter
-        )
-        if number is None:
-            return None
-        expires_at = now + (offer.ttl or rt.settings.activation_ttl)
-        activation_id = await activations.insert_activation(
-            conn,
-            customer_id=customer.id,
-            provider_id=offer.provider_id,
-            number_id=number.id,
-            service=wanted.service,
-            country_id=wanted.country_id,
-            operator=number.operator,
-            phone=number.phone,
-            price=offer.price,
-            payout=offer.payout,
-            state=State.WAITING.value,
-            created_at=now,
-            expires_at=expires_at,
-            order_id=wanted.order_id,
-            ref=wanted.ref,
-        )
-        hold = await ledger.place_hold(
-            conn,
-            system=rt.accounts(),
-            account_id=customer.account_id,
-            amount=offer.price,
-            activation_id=activation_id,
-            now=now,
-        )
-        if hold is None:
-            raise errors.NoBalance()
+        return await _sell_local(rt, conn, customer, wanted, offer, now)
+
+
+async def _sell_local(
+    rt: Runtime,
+    conn: Conn,
+    customer: Customer,
+    wanted: Wanted,
+    offer: inventory.Offer,
+    now: int,
+) -> Bought | None:
+    """Claim a number of a local offer, the activation and its hold (as purchase.py);
+    ``None`` when another buyer took the offer's last number."""
+    number = await inventory.claim_number(
+        conn, offer=offer, offer_filter=wanted.offer_filter, wanted=wanted.number_filter
+    )
+    if number is None:
+        return None
+    expires_at = now + (offer.ttl or rt.settings.activation_ttl)
+    activation_id = await activations.insert_activation(
+        conn,
+        customer_id=customer.id,
+        provider_id=offer.provider_id,
+        number_id=number.id,
+        service=wanted.service,
+        country_id=wanted.country_id,
+        operator=number.operator,
+        phone=number.phone,
+        price=offer.price,
+        payout=offer.payout,
+        state=State.WAITING.value,
+        created_at=now,
+        expires_at=expires_at,
+        order_id=wanted.order_id,
+        ref=wanted.ref,
+    )
+    hold = await ledger.place_hold(
+        conn,
+        system=rt.accounts(),
+        account_id=customer.account_id,
+        amount=offer.price,
+        activation_id=activation_id,
+        now=now,
+    )
+    if hold is None:
+        raise errors.NoBalance()
     return Bought(activation_id, number.phone, offer.price, number.operator, now, expires_at)
 
 
