@@ -23,7 +23,6 @@ never pays for a provider's failure: when every candidate fails the answer is NO
 from __future__ import annotations
 
 import random
-import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -49,8 +48,6 @@ log = structlog.get_logger("otphub.remote_purchase")
 
 # Beyond the call's own deadline, before a pending purchase counts as left by a crash.
 RESOLVE_MARGIN = 30
-# How long "no remote provider exists" is believed before asking the database again.
-NO_REMOTE_RECHECK_SECONDS = 2.0
 # A poll older than this many poll periods is stale: the poller stopped.
 STALE_POLLS = 3
 
@@ -63,21 +60,12 @@ def fresh_since(rt: Runtime, now: int) -> remote_stock.Freshness:
     )
 
 
-async def in_use(rt: Runtime) -> bool:
-    """Whether remote providers exist, so purchases take the path that can call out. Once
-    one exists the answer stays yes in this process; "none" is asked again after a couple of
-    seconds, so a deployment without remote providers pays no statement per purchase."""
-    known: dict[str, float] = rt.extensions.setdefault("remote_providers_seen", {})
-    if known.get("yes"):
-        return True
-    if time.monotonic() - known.get("checked", float("-inf")) < NO_REMOTE_RECHECK_SECONDS:
-        return False
+async def refresh_presence(rt: Runtime) -> bool:
+    """Whether remote providers exist (``Runtime.remote_supply``), read again: the sweeper
+    does it in every sweep, so one added by the CLI of another process counts soon."""
     async with rt.db.read() as conn:
-        found = await remote_stock.any_remote_provider(conn)
-    known["checked"] = time.monotonic()
-    if found:
-        known["yes"] = 1.0
-    return found
+        rt.remote_supply = await remote_stock.any_remote_provider(conn)
+    return rt.remote_supply
 
 
 @dataclass(frozen=True, slots=True)
