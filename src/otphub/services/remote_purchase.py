@@ -129,9 +129,10 @@ async def _candidates(rt: Runtime, conn: Conn, wanted: Wanted, now: int) -> list
         provider_ids=wanted.offer_filter.provider_ids,
         except_provider_ids=wanted.offer_filter.except_provider_ids,
     )
-    scores = await remote_stock.delivery_scores(
-        conn, sorted({o.provider_id for o in local}) if remote else []
-    )
+    if not remote:
+        # The local order as the claim's statement made it (price, delivery record, random).
+        return [_Candidate(o.price, 0, 0.0, local=o) for o in local]
+    scores = await remote_stock.delivery_scores(conn, sorted({o.provider_id for o in local}))
     merged = [
         _Candidate(o.price, scores.get(o.provider_id, 500), random.random(), local=o) for o in local
     ] + [_Candidate(o.price, o.delivery_score, random.random(), remote=o) for o in remote]
