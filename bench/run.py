@@ -48,7 +48,10 @@ SERVER_OVERRIDES = {
     "OTPHUB_RATE_LIMIT": "0",  # wrk sends far more than 300 requests/s per key
     "OTPHUB_EARLY_CANCEL": "0",  # purchase + cancel cycles cancel at once
 }
-PG_DATABASE = "otphub_bench"
+# Another name lets benches of several checkouts share one PostgreSQL server.
+PG_DATABASE = os.environ.get("OTPHUB_BENCH_PG_DATABASE", "otphub_bench")
+if not re.fullmatch(r"[a-z_][a-z0-9_]{0,62}", PG_DATABASE):
+    sys.exit(f"bench: OTPHUB_BENCH_PG_DATABASE must be a plain identifier, not {PG_DATABASE!r}")
 DEFAULT_PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
 LOOPBACK = {"127.0.0.1", "localhost", "::1"}
 
