@@ -211,11 +211,12 @@ def test_the_outbox_waits_while_the_agent_is_down(hub: Hub, agent: FakeAgent) ->
 FAILURES = ("timeout", "no_numbers", "strings", "float", "huge", "not_json", "error", "down")
 
 
-def fail_the_agent(agent: FakeAgent, how: str) -> None:
+def fail_the_agent(hub: Hub, agent: FakeAgent, how: str) -> None:
     b = agent.behaviour
     b.raw_for = {"GET_NUMBER"}
     if how == "timeout":
         b.hang = {"GET_NUMBER"}
+        hub.rt.settings.agent_timeout_seconds = 0.5  # the purchase waits this long
     elif how == "no_numbers":
         b.numbers = []
     elif how == "strings":
@@ -239,7 +240,7 @@ def test_a_failing_agent_costs_nothing_and_falls_through_to_the_next_offer(
     key = hub.customer("10.00")
     seller = stocked_agent(hub, agent, price="0.40", payout="0.30")  # the cheapest offer
     hub.stocked(count=1, price="0.50", first_phone=79990000001)
-    fail_the_agent(agent, how)
+    fail_the_agent(hub, agent, how)
     _, phone = hub.buy(key, "tg", country="0")
     agent.release()
     assert phone == "79990000001"  # the local offer's number
@@ -254,7 +255,7 @@ def test_a_failing_agent_costs_nothing_and_falls_through_to_the_next_offer(
 def test_when_every_candidate_fails_the_answer_is_no_numbers(hub: Hub, agent: FakeAgent) -> None:
     key = hub.customer("10.00")
     stocked_agent(hub, agent)
-    fail_the_agent(agent, "not_json")
+    fail_the_agent(hub, agent, "not_json")
     assert hub.say(key, "getNumber", service="tg", country="0") == "NO_NUMBERS"
     assert balance(hub, key) == "ACCESS_BALANCE:10.00"
 
