@@ -849,7 +849,7 @@ def run_agent_purchase(ctx: Context, env: dict[str, str], data_dir: Path) -> Run
         )
         if not ok:
             return Run(key=AGENT_PURCHASE.key, title=AGENT_PURCHASE.title, wrk="", error=output)
-        key = (data_dir / "customers.tsv").read_text().split("\t", 1)[0].strip()
+        key = (data_dir / "customers.tsv").read_text().split()[0]  # the first customer's
         query = f"api_key={key}&action=getPrices&service={service}&country={country}"
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
