@@ -18,6 +18,8 @@ from otphub.http.app import create_app
 from otphub.logs import configure_logging
 from otphub.services import accounts, inventory
 from otphub.services.runtime import Runtime, build_runtime
+from otphub.workers.agent_poller import run_agent_poller
+from otphub.workers.outbox import run_outbox
 from otphub.workers.simulator import Simulator
 from otphub.workers.sweeper import run_sweeper
 
@@ -155,5 +157,8 @@ def run_demo(*, host: str, port: int) -> None:
                 await asyncio.sleep(0.05)
         typer.echo(instructions(base, setup, early_cancel=settings.early_cancel))
 
-    app = create_app(build_runtime(settings), workers=(run_sweeper, simulator.run, announce))
+    app = create_app(
+        build_runtime(settings),
+        workers=(run_sweeper, run_agent_poller, run_outbox, simulator.run, announce),
+    )
     uvicorn.run(app, host=host, port=port, access_log=False, log_level="warning")

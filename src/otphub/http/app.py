@@ -23,8 +23,10 @@ from otphub.http.answers import text
 from otphub.http.body_timeout import BodyTimeout
 from otphub.http.limits import BodyLimit, Limiter, retry_after
 from otphub.http.shortcut import Shortcut
-from otphub.services import database
+from otphub.services import agents, database
 from otphub.services.runtime import Runtime
+from otphub.workers.agent_poller import run_agent_poller
+from otphub.workers.outbox import run_outbox
 from otphub.workers.sweeper import run_sweeper
 
 log = structlog.get_logger("otphub.app")
@@ -82,7 +84,7 @@ def create_app(
     rt: Runtime,
     *,
     manage_runtime: bool = True,
-    workers: tuple[Worker, ...] = (run_sweeper,),
+    workers: tuple[Worker, ...] = (run_sweeper, run_agent_poller, run_outbox),
 ) -> Starlette:
     """``manage_runtime``: start the runtime (migrations, catalog) with the app and close it
     after; tests that share one runtime between several apps turn it off."""
@@ -104,6 +106,7 @@ def create_app(
             for task in tasks:
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
+            await agents.close(rt)
             if manage_runtime:
                 await rt.close()
 
