@@ -63,7 +63,9 @@ async def _finish(rt: Runtime, conn: Conn, act: Activation, now: int) -> None:
     await inventory.free_number_again(conn, act.number_id)
 
 
-async def _cancel(rt: Runtime, conn: Conn, act: Activation, now: int) -> None:
+async def _cancel(rt: Runtime, conn: Conn, act: Activation, now: int) -> bool:
+    """Cancel (setStatus 8, or expiry without a code); ``True`` when the number is now
+    retired for the activation's service."""
     if not await activations.move(
         conn, act.id, leaving=(State.WAITING,), to=State.CANCELLED, ended_at=now
     ):
@@ -72,6 +74,20 @@ async def _cancel(rt: Runtime, conn: Conn, act: Activation, now: int) -> None:
     metrics.RELEASES.inc()
     await ledger.release(conn, system=rt.accounts(), hold=hold, now=now)
     await inventory.free_number_again(conn, act.number_id)
+    # The cancelled-numbers rule (README): the cancelled activation itself keeps this
+    # number from this customer for this service; at OTPHUB_MAX_CANCELS cancels the number
+    # is retired for the service, in this transaction.
+    retired = await inventory.note_cancel(
+        conn,
+        is_sqlite=rt.db.is_sqlite,
+        number_id=act.number_id,
+        service=act.service,
+        max_cancels=rt.settings.max_cancels,
+        now=now,
+    )
+    # Hook for agent providers: FINISH_ACTIVATION status 1 ("do not offer this number for
+    # this service again") instead of 4 when `retired`, enqueued here in the outbox.
+    return retired
 
 
 async def _expire(rt: Runtime, conn: Conn, act: Activation, now: int) -> Outcome:
