@@ -26,6 +26,7 @@ from otphub.services import (
     disputes,
     inventory,
     operator,
+    provider_accounts,
     reports,
     suppliers,
 )
@@ -720,6 +721,173 @@ def provider_show(provider_id: int, as_json: JsonOption = False) -> None:
         *(_key_line(k) for k in detail.keys),
     ]
     emit(as_json, payload, "\n".join(lines))
+
+
+# ---------------------------------------------------------------- provider accounts
+
+FromOption = Annotated[
+    str | None,
+    typer.Option("--from", help="From this day on (YYYY-MM-DD, OTPHUB_TIME_ZONE)."),
+]
+ToOption = Annotated[
+    str | None, typer.Option("--to", help="Up to and including this day (YYYY-MM-DD).")
+]
+
+
+def _period_json(p: provider_accounts.Period) -> dict[str, object]:
+    return {"since": p.since, "until": p.until}
+
+
+@provider_app.command("stats")
+def provider_stats(
+    provider_id: int,
+    start: FromOption = None,
+    end: ToOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Stock by service and country, sales, success rate, median time to the first SMS,
+    refunds, SMS without a code, earnings and payouts."""
+    found = run(
+        lambda rt: provider_accounts.stats(rt, provider_id=provider_id, start=start, end=end)
+    )
+    r = found.record
+    payload: dict[str, object] = {
+        "id": found.provider_id,
+        **_period_json(found.period),
+        "stock": [
+            {
+                "service": e.service,
+                "country": e.country_id,
+                "count": e.count,
+                "price": None if e.price is None else _cash(e.price),
+                "remote": e.remote,
+            }
+            for e in found.stock
+        ],
+        "sales": r.finished,
+        "cancelled": r.cancelled,
+        "success_rate": found.success_rate,
+        "median_sms_seconds": r.median_sms_seconds,
+        "refunds": r.refunds,
+        "refunded": _cash(r.refunded),
+        "clawed_back": _cash(r.clawed_back),
+        "sms": r.sms_total,
+        "sms_without_code": r.sms_without_code,
+        "earned": _cash(r.earned),
+        "payouts": _cash(r.paid_out),
+        "payable": _cash(found.payable),
+    }
+    rate = "-" if found.success_rate is None else f"{found.success_rate * 100:.1f}%"
+    median = "-" if r.median_sms_seconds is None else f"{r.median_sms_seconds} s"
+    lines = [
+        f"provider {found.provider_id}"
+        + (f", from {_when(found.period.since)}" if found.period.since is not None else "")
+        + (f", before {_when(found.period.until)}" if found.period.until is not None else ""),
+        f"sales {r.finished}, cancelled {r.cancelled}, success rate {rate}, "
+        f"median time to the first SMS {median}",
+        f"refunds {r.refunds} ({_cash(r.refunded)} to customers, "
+        f"{_cash(r.clawed_back)} taken back from the provider)",
+        f"SMS {r.sms_total}, without a recognisable code {r.sms_without_code}",
+        f"earned {_cash(r.earned)}, paid out {_cash(r.paid_out)}, payable now "
+        f"{_cash(found.payable)}",
+        "stock:",
+        _table(
+            ("service", "country", "count", "price", "source"),
+            [
+                (
+                    e.service,
+                    e.country_id,
+                    e.count,
+                    None if e.price is None else _cash(e.price),
+                    "remote" if e.remote else "local",
+                )
+                for e in found.stock
+            ],
+        ),
+    ]
+    emit(as_json, payload, "\n".join(lines))
+
+
+# ignore_unknown_options: "-5.00" must reach the amount check (and be refused there).
+@provider_app.command("payout", context_settings={"ignore_unknown_options": True})
+def provider_payout(
+    provider_id: int,
+    amount: Annotated[str, typer.Argument(help="What was paid, e.g. 25.00.")],
+    note: Annotated[str | None, typer.Option(help="Kept in the journal.")] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Record a payout to the provider (never more than it is owed)."""
+    paid = money(amount)
+    done = run(
+        lambda rt: provider_accounts.pay_out(rt, provider_id=provider_id, amount=paid, note=note)
+    )
+    emit(
+        as_json,
+        {
+            "id": done.provider_id,
+            "journal_id": done.journal_id,
+            "paid": _cash(done.amount),
+            "payable": _cash(done.payable),
+            "note": done.note,
+            "created_at": done.created_at,
+        },
+        f"provider {done.provider_id}: paid out {_cash(done.amount)}; still owed "
+        f"{_cash(done.payable)}",
+        err=True,
+    )
+
+
+@provider_app.command("statement")
+def provider_statement(
+    provider_id: int,
+    start: FromOption = None,
+    end: ToOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Every movement of the provider's payable (sales, refunds, payouts) with a running
+    balance, from the balance before --from."""
+    found = run(
+        lambda rt: provider_accounts.statement(rt, provider_id=provider_id, start=start, end=end)
+    )
+    payload: dict[str, object] = {
+        "id": found.provider_id,
+        **_period_json(found.period),
+        "opening": _cash(found.opening),
+        "closing": _cash(found.closing),
+        "movements": [
+            {
+                "journal_id": line.movement.journal_id,
+                "kind": line.movement.kind,
+                "created_at": line.movement.created_at,
+                "activation": line.movement.activation_id,
+                "amount": _cash(line.movement.amount),
+                "balance": _cash(line.balance),
+                "note": line.movement.note,
+            }
+            for line in found.lines
+        ],
+    }
+    human = "\n".join(
+        [
+            f"provider {found.provider_id}: opening balance {_cash(found.opening)}",
+            _table(
+                ("time", "kind", "activation", "amount", "balance", "note"),
+                [
+                    (
+                        _when(line.movement.created_at),
+                        line.movement.kind,
+                        line.movement.activation_id,
+                        _cash(line.movement.amount),
+                        _cash(line.balance),
+                        line.movement.note,
+                    )
+                    for line in found.lines
+                ],
+            ),
+            f"closing balance {_cash(found.closing)}",
+        ]
+    )
+    emit(as_json, payload, human)
 
 
 def _offer_json(o: reports.OfferRow) -> dict[str, object]:

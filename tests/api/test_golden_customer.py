@@ -606,8 +606,10 @@ def test_cancel_after_the_early_cancel_window(hub: Hub, cancel: str) -> None:
     assert word(hub, key, "setStatus", id=activation_id, status=8) == "ACCESS_CANCEL"
     assert word(hub, key, "setStatus", id=activation_id, status=-1) == "ACCESS_CANCEL"
     assert balance(hub, key) == "ACCESS_BALANCE:10.00"
-    # The number is for sale again.
-    assert buy(hub, key)[1] == "79000000001"
+    # The number is for sale again, to everyone but the customer who cancelled it (the
+    # cancelled-numbers rule).
+    assert word(hub, key, "getNumber", service="tg") == "NO_NUMBERS"
+    assert buy(hub, hub.customer("10.00", name="other"))[1] == "79000000001"
 
 
 def test_cancel_after_a_code_is_bad_status(hub: Hub) -> None:

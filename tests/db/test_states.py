@@ -121,6 +121,7 @@ def test_the_fast_paths_repeat_the_partial_indexes_predicates() -> None:
     """SQLite uses a partial index only for a query that repeats its predicate."""
     assert str(db_activations.IS_LIVE) == "activations." + states.LIVE
     assert str(db_activations.IS_FINISHED) == "activations." + states.FINISHED
+    assert str(db_activations.IS_CANCELLED) == "activations." + states.CANCELLED
     assert tuple(s.value for s in State if s in LIVE_STATES) == db_activations.LIVE
 
 
@@ -130,6 +131,7 @@ async def query_plans(url: str) -> dict[str, str]:
     engine = getattr(db, "engine")  # noqa: B009
     shape = inventory._Shape.of(inventory.OfferFilter("tg", 0), inventory.ANY_NUMBER)
     statements = {
+        "cancels_of_number": inventory._CANCELS_OF_NUMBER,
         "has_overdue": db_activations.HAS_OVERDUE,
         "live_on_number": db_activations._LIVE_ON_NUMBER,
         "count_live": db_activations._COUNT_LIVE,
@@ -165,6 +167,12 @@ def test_sqlite_uses_the_partial_indexes(sqlite_template: Path, tmp_path: Path) 
     assert "uq_activations_live_number" in plans["live_on_number"], plans["live_on_number"]
     for name in ("offers", "claim"):
         assert "uq_activations_finished_number_service" in plans[name], plans[name]
+        # The cancelled-numbers rule: the buyer's cancels, and the retired pairs by key.
+        assert "ix_activations_cancelled_number" in plans[name], plans[name]
+        assert "sqlite_autoindex_retired_numbers_1" in plans[name], plans[name]
+    assert "ix_activations_cancelled_number" in plans["cancels_of_number"], plans[
+        "cancels_of_number"
+    ]
 
 
 def docstrings(tree: ast.Module) -> set[int]:

@@ -48,6 +48,7 @@ STEPS = int(os.environ.get("OTPHUB_MODEL_STEPS", "30"))
 TTL = 1200
 EARLY = 120
 LIVE = ("waiting", "code", "retry")
+MAX_CANCELS = 4  # OTPHUB_MAX_CANCELS's default
 
 
 @dataclass
@@ -57,6 +58,11 @@ class Number:
     phone: str
     busy_with: int | None = None  # activation id
     finished_for: set[str] = field(default_factory=set)
+    # The cancelled-numbers rule: (customer, service) pairs that cancelled it, the cancels
+    # per service, and the services it is retired for.
+    cancelled_by: set[tuple[int, str]] = field(default_factory=set)
+    cancels: dict[str, int] = field(default_factory=dict)
+    retired_for: set[str] = field(default_factory=set)
 
 
 @dataclass
@@ -139,6 +145,11 @@ class LedgerMachine(RuleBasedStateMachine):
             self.payable[act.number.provider] += act.payout
         else:
             self.available[act.customer] += act.price
+            number = act.number
+            number.cancelled_by.add((act.customer, act.service))
+            number.cancels[act.service] = number.cancels.get(act.service, 0) + 1
+            if number.cancels[act.service] >= MAX_CANCELS:
+                number.retired_for.add(act.service)
 
     def _touch(self, act: Activation) -> None:
         """What the server does first whenever a request touches an overdue activation."""
@@ -153,6 +164,8 @@ class LedgerMachine(RuleBasedStateMachine):
                     number.provider == provider
                     and number.busy_with is None
                     and service not in number.finished_for
+                    and service not in number.retired_for
+                    and (customer, service) not in number.cancelled_by
                 ):
                     if self.available[customer] < price:
                         return "NO_BALANCE", None

@@ -21,6 +21,8 @@ LIVE = states.values(LIVE_STATES)
 IS_LIVE = text(states.state_in(LIVE_STATES, "activations.state"))
 # Likewise for the partial unique index on finished activations.
 IS_FINISHED = text(states.state_in({State.FINISHED}, "activations.state"))
+# And for the partial index on cancelled activations (the cancelled-numbers rule).
+IS_CANCELLED = text(states.state_in({State.CANCELLED}, "activations.state"))
 
 
 ACTIVATION_COLUMNS = tuple(activations.c[name] for name in Activation._fields)

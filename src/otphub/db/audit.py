@@ -133,6 +133,27 @@ _CHECKS: dict[str, str] = {
         WHERE j.kind = 'adjustment'
           AND NOT ((d.kind = 'external' AND c.kind = 'customer')
                 OR (d.kind = 'customer' AND c.kind = 'external'))""",
+    # Payouts: from a provider's payable to the outside, and never more than it was owed
+    # then: its balance right after each payout, from the journal in id order, is not below
+    # zero (ledger.pay_out checks and posts in one statement; a later refund may still take
+    # a payable below zero, which is the provider owing the operator).
+    "payout not from a provider to the outside": """
+        SELECT j.id, d.kind AS debit, c.kind AS credit FROM journal j
+        JOIN accounts d ON d.id = j.debit_account_id
+        JOIN accounts c ON c.id = j.credit_account_id
+        WHERE j.kind = 'payout' AND NOT (d.kind = 'provider' AND c.kind = 'external')""",
+    "payout beyond what the provider was owed": f"""
+        SELECT r.id, r.account_id, r.amount, r.after FROM (
+            SELECT m.id, m.kind, m.account_id, m.amount,
+                   SUM(m.delta) OVER (PARTITION BY m.account_id ORDER BY m.id) AS after
+            FROM (SELECT id, kind, credit_account_id AS account_id, amount, amount AS delta
+                  FROM journal WHERE kind IN ({_POSTED})
+                  UNION ALL
+                  SELECT id, kind, debit_account_id AS account_id, amount, -amount AS delta
+                  FROM journal WHERE kind IN ({_POSTED})) m
+            JOIN accounts a ON a.id = m.account_id AND a.kind = 'provider'
+        ) r
+        WHERE r.kind = 'payout' AND r.after < 0""",
     "number busy flag differs from its live activations": f"""
         SELECT n.id, n.in_use, COUNT(a.id) AS live FROM numbers n
         LEFT JOIN activations a ON a.number_id = n.id

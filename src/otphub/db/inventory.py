@@ -1,7 +1,9 @@
 """Every statement that reads or changes stock: which numbers are free, and claiming one.
 
-A number is free for a service when it is online, has no live activation (``in_use``), and
-was never finished for that service. The claim is one compare-and-set UPDATE; on
+A number is free for a service when it is online, has no live activation (``in_use``), was
+never finished for that service, and is not retired for it (``retired_numbers``: cancelled
+OTPHUB_MAX_CANCELS times for it); for one buyer, also when that buyer never cancelled it for
+that service (the cancelled-numbers rule, README). The claim is one compare-and-set UPDATE; on
 PostgreSQL its inner SELECT takes the row with ``FOR UPDATE SKIP LOCKED`` so concurrent
 buyers pass each other instead of queueing on the same row. On SQLite the whole purchase
 runs under ``BEGIN IMMEDIATE``. The partial unique index on live activations backs both.
@@ -22,6 +24,7 @@ from sqlalchemy import (
     Update,
     bindparam,
     case,
+    cast,
     exists,
     false,
     func,
@@ -33,9 +36,9 @@ from sqlalchemy import (
 )
 
 from otphub.db import states
-from otphub.db.activations import IS_FINISHED
-from otphub.db.engine import Conn, run
-from otphub.db.schema import activations, numbers, offers, providers
+from otphub.db.activations import IS_CANCELLED, IS_FINISHED
+from otphub.db.engine import Conn, insert_or_nothing, run
+from otphub.db.schema import activations, numbers, offers, providers, retired_numbers, sms
 from otphub.domain.activation import ENDED_STATES, State
 
 # The filters and stock lines are plain values shared with the layers above: they live in
@@ -51,6 +54,8 @@ class OfferFilter:
     country_id: int
     provider_ids: tuple[int, ...] = ()  # empty = any
     except_provider_ids: tuple[int, ...] = ()
+    # The buyer: a number this customer cancelled for this service is not offered to them.
+    customer_id: int | None = None  # None: no buyer (a stock count, a query plan)
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,6 +92,31 @@ def _never_finished_for(service: ColumnElement[str]) -> ColumnElement[bool]:
     )
 
 
+def _not_cancelled_by_buyer(service: ColumnElement[str]) -> ColumnElement[bool]:
+    # The buyer is a bound parameter (``want_customer_id``); NULL matches no activation.
+    # IS_CANCELLED is written out, as IS_FINISHED above, so that SQLite uses the partial
+    # index on cancelled activations (number_id, service, customer_id).
+    return not_(
+        exists()
+        .where(
+            activations.c.number_id == numbers.c.id,
+            activations.c.service == service,
+            activations.c.customer_id == bindparam("want_customer_id", type_=Integer),
+            IS_CANCELLED,
+        )
+        .correlate_except(activations)
+    )
+
+
+def _not_retired_for(service: ColumnElement[str]) -> ColumnElement[bool]:
+    # One lookup in the primary key (number_id, service).
+    return not_(
+        exists()
+        .where(retired_numbers.c.number_id == numbers.c.id, retired_numbers.c.service == service)
+        .correlate_except(retired_numbers)
+    )
+
+
 @dataclass(frozen=True, slots=True)
 class _Shape:
     """What a purchase's statements depend on besides bound values: which filters are set
@@ -113,6 +143,7 @@ def _purchase_params(offer_filter: OfferFilter, wanted: NumberFilter) -> dict[st
     params: dict[str, object] = {
         "want_service": offer_filter.service,
         "want_country_id": offer_filter.country_id,
+        "want_customer_id": offer_filter.customer_id,
         "operators": list(wanted.operators),
         "provider_ids": list(offer_filter.provider_ids),
         "except_provider_ids": list(offer_filter.except_provider_ids),
@@ -136,6 +167,8 @@ def _free_number(
         numbers.c.online == true(),
         numbers.c.in_use == false(),
         _never_finished_for(service),
+        _not_retired_for(service),
+        _not_cancelled_by_buyer(service),
     ]
     if shape.operators:
         conditions.append(numbers.c.operator.in_(bindparam("operators", expanding=True)))
@@ -200,7 +233,14 @@ def _offers_statement(shape: _Shape) -> Select[Any]:
         )
         .join(providers, providers.c.id == offers.c.provider_id)
         .where(*conditions)
-        .order_by(offers.c.price, providers.c.delivery_score.desc(), func.random())
+        # Among equal prices: the better delivery record, then the faster first SMS (a
+        # provider without one yet last), then at random (README "How OTPHub chooses among offers").
+        .order_by(
+            offers.c.price,
+            providers.c.delivery_score.desc(),
+            providers.c.sms_seconds.asc().nulls_last(),
+            func.random(),
+        )
     )
 
 
@@ -232,8 +272,8 @@ def _claim_statement(shape: _Shape) -> Update:
 async def offers_with_stock(
     conn: Conn, offer_filter: OfferFilter, number_filter: NumberFilter
 ) -> list[Offer]:
-    """Matching offers that have a free number: cheapest first, then the provider with the
-    best delivery record, then at random."""
+    """Matching offers that have a free number for the buyer: cheapest first, then the
+    provider with the best delivery record, then the fastest first SMS, then at random."""
     found = await run(
         conn,
         _offers_statement(_Shape.of(offer_filter, number_filter)),
@@ -272,8 +312,43 @@ _FREE_AGAIN = update(numbers).where(numbers.c.id == bindparam("number_id")).valu
 
 async def free_number_again(conn: Conn, number_id: int) -> None:
     """The number's activation ended: it may be sold again (for other services, or for the
-    same one if it was cancelled)."""
+    same one if it was cancelled: to other customers, until it is retired for it)."""
     await run(conn, _FREE_AGAIN, {"number_id": number_id})
+
+
+# Cancelled activations of a number for a service, of every customer: a prefix of the
+# partial index on cancelled activations (IS_CANCELLED written out for SQLite).
+_CANCELS_OF_NUMBER = (
+    select(func.count())
+    .select_from(activations)
+    .where(
+        activations.c.number_id == bindparam("number_id"),
+        activations.c.service == bindparam("service"),
+        IS_CANCELLED,
+    )
+)
+_RETIRE = insert_or_nothing(retired_numbers, conflict_on=["number_id", "service"])
+
+
+async def note_cancel(
+    conn: Conn, *, is_sqlite: bool, number_id: int, service: str, max_cancels: int, now: int
+) -> bool:
+    """An activation of the number for the service was just cancelled (in this transaction,
+    which holds the number: it has at most one live activation). Retire the number for the
+    service at ``max_cancels`` cancels (0: never). ``True``: the number is retired for the
+    service, so it must not be offered for it again (an agent's FINISH_ACTIVATION 1)."""
+    if max_cancels <= 0:
+        return False
+    found = await run(conn, _CANCELS_OF_NUMBER, {"number_id": number_id, "service": service})
+    if int(found.scalar_one()) < max_cancels:
+        return False
+    # Retired already (e.g. while this activation was live): the insert does nothing.
+    await run(
+        conn,
+        _RETIRE[is_sqlite],
+        {"number_id": number_id, "service": service, "retired_at": now},
+    )
+    return True
 
 
 async def stock(
@@ -287,9 +362,9 @@ async def stock(
     are left out.
 
     Counted as free(provider, country) - spent(provider, country, service): one pass over
-    the numbers and one over finished activations, then arithmetic per offer. Joining every
-    offer to its numbers instead costs offers x numbers, which at 500 services and 100,000
-    numbers is hundreds of millions of row visits.
+    the numbers and one over finished activations (plus the few retired numbers), then
+    arithmetic per offer. Joining every offer to its numbers instead costs offers x numbers,
+    which at 500 services and 100,000 numbers is hundreds of millions of row visits.
     """
     number_conditions: list[ColumnElement[bool]] = [
         numbers.c.online == true(),
@@ -334,6 +409,12 @@ async def stock(
     spent: dict[tuple[int, int, str], int] = {
         (r.provider_id, r.country_id, r.service): r.spent for r in await conn.execute(spent_query)
     }
+    # Retired pairs are spent too, so that no answer advertises them.
+    for (provider_id, country, service_code), count in (
+        await _retired_free(conn, number_conditions, service=service)
+    ).items():
+        key = (provider_id, country, service_code)
+        spent[key] = spent.get(key, 0) + count
     offer_conditions: list[ColumnElement[bool]] = [
         offers.c.enabled == true(),
         providers.c.enabled == true(),
@@ -359,6 +440,45 @@ async def stock(
     return lines
 
 
+def _retired_not_finished() -> ColumnElement[bool]:
+    # A pair finished for the service is counted as spent already. (A retired number is
+    # never sold for its service again, so it cannot be finished for it afterwards; this
+    # keeps the count right whatever retired it.)
+    return not_(
+        exists()
+        .where(
+            activations.c.number_id == retired_numbers.c.number_id,
+            activations.c.service == retired_numbers.c.service,
+            IS_FINISHED,
+        )
+        .correlate_except(activations)
+    )
+
+
+async def _retired_free(
+    conn: Conn,
+    number_conditions: list[ColumnElement[bool]],
+    *,
+    service: str | None,
+    by_operator: bool = False,
+) -> dict[tuple[Any, ...], int]:
+    """Free numbers retired for a service (and not finished for it), per (provider,
+    country[, operator], service): a small table, read whole."""
+    grouped = [numbers.c.provider_id, numbers.c.country_id]
+    if by_operator:
+        grouped.append(numbers.c.operator)
+    grouped_by = [*grouped, retired_numbers.c.service]
+    query = (
+        select(*grouped_by, func.count())
+        .join(numbers, numbers.c.id == retired_numbers.c.number_id)
+        .where(*number_conditions, _retired_not_finished())
+        .group_by(*grouped_by)
+    )
+    if service is not None:
+        query = query.where(retired_numbers.c.service == service)
+    return {tuple(row[:-1]): int(row[-1]) for row in await conn.execute(query)}
+
+
 @dataclass(frozen=True, slots=True)
 class OperatorCount:
     """The free numbers per operator (``operator_count``): with the stock's lines, what a
@@ -367,7 +487,8 @@ class OperatorCount:
 
     # (provider, country, operator) -> free numbers
     free: dict[tuple[int, int, str], int]
-    # (provider, country, operator, service) -> free numbers already finished for the service
+    # (provider, country, operator, service) -> free numbers already finished for the
+    # service, or retired for it
     spent: dict[tuple[int, int, str, str], int]
     # country -> named operators of its online numbers, sorted (getOperators)
     operators: dict[int, list[str]]
@@ -420,6 +541,11 @@ async def operator_count(conn: Conn) -> OperatorCount:
             )
         )
     }
+    online_free = [numbers.c.online == true(), numbers.c.in_use == false()]
+    retired = await _retired_free(conn, online_free, service=None, by_operator=True)
+    for (provider_id, country, operator, service), count in retired.items():
+        key = (provider_id, country, operator, service)
+        spent[key] = spent.get(key, 0) + count
     return OperatorCount(
         free=free,
         spent=spent,
@@ -457,10 +583,61 @@ async def services_offered(conn: Conn, *, country_id: int) -> set[str]:
     return {str(r.service) for r in await conn.execute(query)}
 
 
-async def refresh_delivery_scores(conn: Conn, *, since: int) -> None:
+def median_seconds_to_sms(
+    provider_id: ColumnElement[int],
+    *,
+    is_sqlite: bool,
+    since: int | None = None,
+    until: int | None = None,
+) -> ColumnElement[int]:
+    """The median of (first SMS - purchase), in whole seconds rounded down, over the
+    provider's activations bought in [since, until) that got an SMS; NULL without one. A
+    scalar subquery, correlated to ``provider_id`` when that is a column of the enclosing
+    statement. PostgreSQL has ``percentile_cont``; SQLite has no median, so the middle one
+    or two rows are picked by rank (the same value: the mean of the two middle ones).
+    """
+    first_sms = (
+        select(func.min(sms.c.received_at))
+        .where(sms.c.activation_id == activations.c.id)
+        .scalar_subquery()
+    )
+    seconds = first_sms - activations.c.created_at
+    conditions: list[ColumnElement[bool]] = [
+        activations.c.provider_id == provider_id,
+        activations.c.sms_at.is_not(None),  # set by the first SMS, never cleared
+    ]
+    if since is not None:
+        conditions.append(activations.c.created_at >= since)
+    if until is not None:
+        conditions.append(activations.c.created_at < until)
+    if not is_sqlite:
+        median = func.percentile_cont(0.5).within_group(seconds)
+        return (
+            select(cast(func.floor(median), Integer))
+            .where(*conditions)
+            .correlate(providers)
+            .scalar_subquery()
+        )
+    times = select(seconds.label("s")).where(*conditions).correlate(providers).subquery()
+    ranked = select(
+        times.c.s,
+        func.row_number().over(order_by=times.c.s).label("rank"),
+        func.count().over().label("n"),
+    ).subquery()
+    return (
+        select(func.sum(ranked.c.s) // func.count())
+        .where(ranked.c.rank.in_([(ranked.c.n + 1) // 2, (ranked.c.n + 2) // 2]))
+        .scalar_subquery()
+    )
+
+
+async def refresh_delivery_scores(conn: Conn, *, since: int, is_sqlite: bool) -> None:
     """Recompute every provider's delivery record from its activations bought since
     ``since``: finished per ended, in per mille, with one success and one failure added so
-    that a provider without history stands at 500 and one sale does not make it perfect."""
+    that a provider without history stands at 500 and one sale does not make it perfect;
+    and the median seconds from purchase to the first SMS (``sms_seconds``), which breaks
+    ties between equal records. One UPDATE of the few provider rows, each reading its own
+    activations of the window through (provider_id, created_at)."""
     ended = activations.c.state.in_(states.values(ENDED_STATES))
     finished = func.count(case((activations.c.state == State.FINISHED.value, 1)))
     score = (
@@ -472,4 +649,9 @@ async def refresh_delivery_scores(conn: Conn, *, since: int) -> None:
         )
         .scalar_subquery()
     )
-    await conn.execute(update(providers).values(delivery_score=score))
+    await conn.execute(
+        update(providers).values(
+            delivery_score=score,
+            sms_seconds=median_seconds_to_sms(providers.c.id, is_sqlite=is_sqlite, since=since),
+        )
+    )

@@ -354,6 +354,10 @@ async def refund(
     clawed = 0
     shares = (await run(conn, _SHARES_OF_ACTIVATION, {"activation_id": capture.activation_id})).rows
     for provider_account_id, amount in shares:
+        # The payable first, then the row, as for payouts: every row that takes from a
+        # payable is then numbered after every payout it came after (it waited for the
+        # payout's row lock), which the audit's payout rule relies on.
+        await run(conn, _CREDIT, {"account_id": provider_account_id, "amount": -amount})
         await _post(
             conn,
             kind=Kind.CLAWBACK,
@@ -363,9 +367,38 @@ async def refund(
             now=now,
             activation_id=capture.activation_id,
         )
-        await run(conn, _CREDIT, {"account_id": provider_account_id, "amount": -amount})
         clawed += int(amount)
     return clawed
+
+
+# A payout's check and its posting are one statement, as for holds: two payouts racing for
+# the last of a payable cannot both pass (on PostgreSQL the second one waits for the first
+# one's row lock, then finds the condition false on the new balance).
+_PAY_OUT = (
+    update(accounts)
+    .where(_ACCOUNT, accounts.c.kind == "provider", accounts.c.balance >= _AMOUNT)
+    .values(balance=accounts.c.balance - _AMOUNT)
+)
+
+
+async def pay_out(
+    conn: Conn, *, system: SystemAccounts, account_id: int, amount: int, note: str | None, now: int
+) -> int | None:
+    """The operator paid a provider ``amount`` (positive) of its payable: provider ->
+    external. ``None`` (nothing written) when the payable is lower: a payout never makes
+    what the provider is owed go below zero. Returns the journal row's id."""
+    paid = await run(conn, _PAY_OUT, {"account_id": account_id, "amount": amount})
+    if paid.rowcount != 1:
+        return None
+    return await _post(
+        conn,
+        kind=Kind.PAYOUT,
+        debit=account_id,
+        credit=system.external,
+        amount=amount,
+        now=now,
+        note=note,
+    )
 
 
 async def correct(

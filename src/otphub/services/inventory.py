@@ -129,7 +129,8 @@ SCORE_REFRESH_SECONDS = 60
 
 
 async def refresh_delivery_scores(rt: Runtime, *, every: int = SCORE_REFRESH_SECONDS) -> bool:
-    """Recompute the providers' delivery records if it is this process's turn: one process
+    """Recompute the providers' delivery records (success rate and median time to the
+    first SMS, which order offers of equal price) if it is this process's turn: one process
     of the whole fleet does it per ``every`` seconds. ``True`` if this call did it."""
     async with rt.db.write() as conn:
         now = rt.clock.now()
@@ -137,7 +138,9 @@ async def refresh_delivery_scores(rt: Runtime, *, every: int = SCORE_REFRESH_SEC
             conn, is_sqlite=rt.db.is_sqlite, job="delivery_scores", now=now, every=every
         ):
             return False
-        await db_inventory.refresh_delivery_scores(conn, since=now - DELIVERY_WINDOW)
+        await db_inventory.refresh_delivery_scores(
+            conn, since=now - DELIVERY_WINDOW, is_sqlite=rt.db.is_sqlite
+        )
     metrics.BACKGROUND_RUNS.labels("delivery_scores").inc()
     return True
 

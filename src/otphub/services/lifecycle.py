@@ -65,7 +65,9 @@ async def _finish(rt: Runtime, conn: Conn, act: Activation, now: int) -> None:
         await supply_events.captured(rt, conn, act, now=now)
 
 
-async def _cancel(rt: Runtime, conn: Conn, act: Activation, now: int) -> None:
+async def _cancel(rt: Runtime, conn: Conn, act: Activation, now: int) -> bool:
+    """Cancel (setStatus 8, or expiry without a code); ``True`` when the number is now
+    retired for the activation's service."""
     if not await activations.move(
         conn, act.id, leaving=(State.WAITING,), to=State.CANCELLED, ended_at=now
     ):
@@ -74,8 +76,25 @@ async def _cancel(rt: Runtime, conn: Conn, act: Activation, now: int) -> None:
     metrics.RELEASES.inc()
     await ledger.release(conn, system=rt.accounts(), hold=hold, now=now)
     await inventory.free_number_again(conn, act.number_id)
+    # The cancelled-numbers rule (README): the cancelled activation itself keeps this
+    # number from this customer for this service; at OTPHUB_MAX_CANCELS cancels the number
+    # is retired for the service, in this transaction.
+    retired = await inventory.note_cancel(
+        conn,
+        is_sqlite=rt.db.is_sqlite,
+        number_id=act.number_id,
+        service=act.service,
+        max_cancels=rt.settings.max_cancels,
+        now=now,
+    )
     if act.remote_id is not None:  # issue 9: a remote provider hears of it (outbox)
-        await supply_events.released(rt, conn, act, now=now)
+        # A retired number: an agent hears FINISH_ACTIVATION 1 (never offer it for this
+        # service again) instead of 4; an upstream hears setStatus 8 either way.
+        if retired:
+            await supply_events.not_again(rt, conn, act, now=now)
+        else:
+            await supply_events.released(rt, conn, act, now=now)
+    return retired
 
 
 async def _expire(rt: Runtime, conn: Conn, act: Activation, now: int) -> Outcome:

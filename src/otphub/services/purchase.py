@@ -97,6 +97,7 @@ async def buy_number(rt: Runtime, *, customer: Customer, request: PurchaseReques
         country_id=country_id,
         provider_ids=_id_list(request.provider_ids),
         except_provider_ids=_id_list(request.except_provider_ids),
+        customer_id=customer.id,
     )
     cap = customer.max_live if customer.max_live is not None else rt.settings.max_live_activations
     # Overdue activations give their money and their cap slot back before a new purchase.

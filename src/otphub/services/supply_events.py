@@ -115,8 +115,9 @@ async def refunded(rt: Runtime, conn: Conn, act: Activation, *, now: int) -> Non
 
 async def not_again(rt: Runtime, conn: Conn, act: Activation, *, now: int) -> None:
     """The number is retired for the activation's service (cancelled too often): an agent
-    hears FINISH_ACTIVATION 1. For the retirement rule of issue 9 (provider accounts)."""
-    await _tell(rt, conn, act, agent=agents.FINISH_NOT_AGAIN, upstream=None, now=now)
+    hears FINISH_ACTIVATION 1 instead of 4; an upstream still hears the cancel (setStatus 8),
+    since its activation ended all the same."""
+    await _tell(rt, conn, act, agent=agents.FINISH_NOT_AGAIN, upstream=UPSTREAM_CANCEL, now=now)
 
 
 async def ready(rt: Runtime, conn: Conn, act: Activation, *, now: int) -> None:
