@@ -437,3 +437,50 @@ def test_local_sales_beside_an_agent_never_oversell(hub: Hub, agent: FakeAgent) 
     assert len({a.rsplit(":", 1)[1] for a in sold}) == 5
     assert set(answers) - set(sold) == {"NO_NUMBERS"}
     assert purchases(hub) == []  # no remote purchase was even started
+
+
+# ---------------------------------------------------------------- cancelled numbers
+
+
+def test_a_number_the_customer_cancelled_is_avoided_and_refused_for_that_service(
+    hub: Hub, agent: FakeAgent
+) -> None:
+    key = hub.customer("10.00")
+    other = hub.customer("10.00", name="other")
+    stocked_agent(hub, agent)
+    agent.behaviour.numbers = [(79281234567, 1), (79281234567, 2), (79281234567, 3)]
+    first, phone = hub.buy(key, "tg")
+    hub.clock.advance(hub.rt.settings.early_cancel)
+    poll(hub)
+    assert hub.say(key, "setStatus", id=first, status=8) == "ACCESS_CANCEL"
+    # The same customer, the same service: the agent is asked to avoid the number, and when
+    # it hands it out anyway the number is refused, given back, and costs nothing.
+    assert hub.say(key, "getNumber", service="tg") == "NO_NUMBERS"
+    assert agent.of("GET_NUMBER")[-1]["exceptionPhoneSet"] == [phone]
+    assert balance(hub, key) == "ACCESS_BALANCE:10.00"
+    # Another customer may have it.
+    again, same_phone = hub.buy(other, "tg")
+    assert same_phone == phone
+    assert "exceptionPhoneSet" not in agent.of("GET_NUMBER")[-1]
+    deliver(hub)
+    sent = [(r["activationId"], r["status"]) for r in agent.of("FINISH_ACTIVATION")]
+    assert sent == [(1, 4), (2, 4)]
+    del again
+
+
+def test_a_number_cancelled_max_cancels_times_is_finished_with_status_1(
+    hub: Hub, agent: FakeAgent
+) -> None:
+    hub.rt.settings.max_cancels = 2
+    stocked_agent(hub, agent)
+    agent.behaviour.numbers = [(79281234567, 1), (79281234567, 2)]
+    for n in (1, 2):
+        key = hub.customer("10.00", name=f"buyer{n}")
+        bought, _ = hub.buy(key, "tg")
+        hub.clock.advance(hub.rt.settings.early_cancel)
+        poll(hub)
+        assert hub.say(key, "setStatus", id=bought, status=8) == "ACCESS_CANCEL"
+    deliver(hub)
+    # The second cancel retires the number for tg: the agent hears 1, not 4.
+    sent = [(r["activationId"], r["status"]) for r in agent.of("FINISH_ACTIVATION")]
+    assert sent == [(1, 4), (2, 1)]

@@ -14,9 +14,9 @@ from dataclasses import dataclass
 
 from sqlalchemy import exists, false, func, select, true, update
 
-from otphub.db.activations import IS_FINISHED
+from otphub.db.activations import IS_CANCELLED, IS_FINISHED
 from otphub.db.engine import Conn, insert_or_nothing
-from otphub.db.schema import activations, numbers, remote_purchases
+from otphub.db.schema import activations, numbers, remote_purchases, retired_numbers
 
 PENDING = "pending"
 ATTACHED = "attached"
@@ -183,12 +183,15 @@ async def take_remote_number(
     operator: str,
     phone: str,
     service: str,
+    customer_id: int,
     now: int,
 ) -> int | None:
     """The ``numbers`` row of a number a remote provider handed out, marked in use; ``None``
-    when that number is in a live activation already, or was finished for this service
-    (the partial unique index would refuse its second finish). The row is offline: the
-    local claim never takes it; it exists so that PUSH_SMS finds the activation by phone."""
+    when that number is in a live activation already, was finished for this service (the
+    partial unique index would refuse its second finish), is retired for this service, or
+    was cancelled by this customer for this service (the cancelled-numbers rule, as the
+    local claim applies it). The row is offline: the local claim never takes it; it exists
+    so that PUSH_SMS finds the activation by phone."""
     await conn.execute(
         _INSERT_NUMBER[is_sqlite].values(
             provider_id=provider_id,
@@ -203,6 +206,15 @@ async def take_remote_number(
     spent = exists().where(
         activations.c.number_id == numbers.c.id, activations.c.service == service, IS_FINISHED
     )
+    retired = exists().where(
+        retired_numbers.c.number_id == numbers.c.id, retired_numbers.c.service == service
+    )
+    cancelled_by_buyer = exists().where(
+        activations.c.number_id == numbers.c.id,
+        activations.c.service == service,
+        activations.c.customer_id == customer_id,
+        IS_CANCELLED,
+    )
     result = await conn.execute(
         update(numbers)
         .where(
@@ -210,9 +222,32 @@ async def take_remote_number(
             numbers.c.phone == phone,
             numbers.c.in_use == false(),
             ~spent,
+            ~retired,
+            ~cancelled_by_buyer,
         )
         .values(in_use=true(), online=false(), operator=operator)
         .returning(numbers.c.id)
     )
     row = result.first()
     return None if row is None else int(row[0])
+
+
+async def cancelled_phones(
+    conn: Conn, *, customer_id: int, provider_id: int, service: str, limit: int
+) -> list[str]:
+    """The phones of this provider that this customer cancelled for this service, latest
+    first: a remote purchase asks the provider to avoid them (exceptionPhoneSet), and
+    ``take_remote_number`` refuses them if handed out anyway."""
+    found = await conn.execute(
+        select(activations.c.phone)
+        .where(
+            activations.c.customer_id == customer_id,
+            activations.c.provider_id == provider_id,
+            activations.c.service == service,
+            IS_CANCELLED,
+        )
+        .group_by(activations.c.phone)
+        .order_by(func.max(activations.c.id).desc())
+        .limit(limit)
+    )
+    return [str(phone) for (phone,) in found]

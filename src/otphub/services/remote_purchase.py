@@ -48,6 +48,9 @@ log = structlog.get_logger("otphub.remote_purchase")
 
 # Beyond the call's own deadline, before a pending purchase counts as left by a crash.
 RESOLVE_MARGIN = 30
+# At most this many numbers a customer cancelled go into exceptionPhoneSet: the latest ones,
+# which an agent is the likeliest to hand out again; older ones are still refused at attach.
+MAX_AVOIDED_PHONES = 20
 # A poll older than this many poll periods is stale: the poller stopped.
 STALE_POLLS = 3
 
@@ -281,13 +284,22 @@ async def _buy_remote(
             now=now,
             resolve_after=now + int(rt.settings.agent_timeout_seconds) + 1 + RESOLVE_MARGIN,
         )
+        # The cancelled-numbers rule: numbers this customer cancelled for this service at
+        # this provider are asked to be avoided (and refused at attach if handed out).
+        cancelled = await remote_purchases.cancelled_phones(
+            conn,
+            customer_id=customer.id,
+            provider_id=offer.provider_id,
+            service=wanted.service,
+            limit=MAX_AVOIDED_PHONES,
+        )
     request = NumberRequest(
         purchase_id=purchase_id,
         service=wanted.service,
         country_id=wanted.country_id,
         operator=operator,
         payout=payout,
-        excluded_prefixes=wanted.number_filter.excluded_prefixes,
+        excluded_prefixes=(*wanted.number_filter.excluded_prefixes, *cancelled),
     )
     # Phase 2: the call, no transaction open.
     try:
@@ -397,10 +409,14 @@ async def _attach(
                 operator=_operator_name(number.operator, purchase.operator),
                 phone=number.phone,
                 service=purchase.service,
+                customer_id=purchase.customer_id,
                 now=now,
             )
             if number_id is None:
-                refusal = f"number {number.phone} is busy or was sold for this service"
+                refusal = (
+                    f"number {number.phone} is busy, was sold or retired for this service, "
+                    "or the customer cancelled it for this service"
+                )
         if refusal is not None or number_id is None:
             await _release(
                 rt, conn, purchase, note=refusal or "refused", now=now, remote_id=number.remote_id
