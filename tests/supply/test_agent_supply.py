@@ -484,3 +484,37 @@ def test_a_number_cancelled_max_cancels_times_is_finished_with_status_1(
     # The second cancel retires the number for tg: the agent hears 1, not 4.
     sent = [(r["activationId"], r["status"]) for r in agent.of("FINISH_ACTIVATION")]
     assert sent == [(1, 4), (2, 1)]
+
+
+def test_a_purchase_passes_a_full_agent_over_before_holding_money(
+    hub: Hub, agent: FakeAgent
+) -> None:
+    from otphub.domain.supply import NumberRequest
+    from otphub.services import agents
+
+    key = hub.customer("10.00")
+    seller = stocked_agent(hub, agent, price="0.30")
+    hub.stocked(count=1, price="0.50", first_phone=79990000001)
+    agent.behaviour.hang = {"GET_NUMBER"}
+    hub.rt.settings.agent_timeout_seconds = 30
+
+    async def scenario() -> str:
+        provider = await suppliers.remote_provider(hub.rt, seller.id)
+        assert provider is not None
+        request = NumberRequest(1, "tg", 0, "any", 30, ())
+        held = [
+            asyncio.ensure_future(agents.get_number(hub.rt, provider, request, country="russia"))
+            for _ in range(agents.MAX_IN_FLIGHT)
+        ]
+        await asyncio.to_thread(agent.wait_for, "GET_NUMBER", agents.MAX_IN_FLIGHT)
+        try:
+            return await asyncio.to_thread(hub.say, key, "getNumber", service="tg")
+        finally:
+            agent.release()
+            await asyncio.gather(*held, return_exceptions=True)
+
+    answer = hub.call(scenario())
+    assert answer.startswith("ACCESS_NUMBER:") and answer.endswith(":79990000001"), answer
+    # The full agent was passed over: no pending purchase, no hold placed and released.
+    assert purchases(hub) == []
+    assert balance(hub, key) == "ACCESS_BALANCE:9.50"

@@ -63,6 +63,15 @@ class _Connections:
     in_flight: dict[int, asyncio.Semaphore]
 
 
+def saturated(rt: Runtime, provider_id: int) -> bool:
+    """Whether this process has ``MAX_IN_FLIGHT`` calls to the agent open: a purchase then
+    passes it over before holding any money, instead of holding, failing with ``Busy`` and
+    releasing (two write transactions for nothing, under exactly the load that made it
+    full)."""
+    slots = _connections(rt).in_flight.get(provider_id)
+    return slots is not None and slots.locked()
+
+
 def _connections(rt: Runtime) -> _Connections:
     found: _Connections | None = rt.extensions.get("agent_connections")
     if found is None or found.client.is_closed:

@@ -246,7 +246,7 @@ async def _buy_remote(
     rt: Runtime, customer: Customer, wanted: Wanted, offer: remote_stock.RemoteOffer
 ) -> Bought | None:
     provider = await suppliers.remote_provider(rt, offer.provider_id)
-    if provider is None or not provider.enabled:
+    if provider is None or not provider.enabled or remote_supply.saturated(rt, provider):
         return None
     is_upstream = provider.kind is ProviderKind.UPSTREAM
     if is_upstream and offer.cost is None:

@@ -29,6 +29,11 @@ async def get_number(rt: Runtime, provider: RemoteProvider, request: NumberReque
     raise SupplierFailure(f"provider {provider.id} is not remote")
 
 
+def saturated(rt: Runtime, provider: RemoteProvider) -> bool:
+    """Whether a call to the provider would fail at once for calls in flight (agents)."""
+    return provider.kind is ProviderKind.AGENT and agents.saturated(rt, provider.id)
+
+
 async def deliver(
     rt: Runtime, provider: RemoteProvider, kind: str, payload: dict[str, Any]
 ) -> None:
