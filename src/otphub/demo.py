@@ -20,6 +20,8 @@ from otphub.services import accounts, inventory
 from otphub.services.runtime import Runtime, build_runtime
 from otphub.workers.simulator import Simulator
 from otphub.workers.sweeper import run_sweeper
+from otphub.workers.upstream_follower import run_upstream_follower
+from otphub.workers.upstream_poller import run_upstream_poller
 
 DEMO_DB = Path("var/demo.db")
 
@@ -155,5 +157,14 @@ def run_demo(*, host: str, port: int) -> None:
                 await asyncio.sleep(0.05)
         typer.echo(instructions(base, setup, early_cancel=settings.early_cancel))
 
-    app = create_app(build_runtime(settings), workers=(run_sweeper, simulator.run, announce))
+    app = create_app(
+        build_runtime(settings),
+        workers=(
+            run_sweeper,
+            run_upstream_poller,
+            run_upstream_follower,
+            simulator.run,
+            announce,
+        ),
+    )
     uvicorn.run(app, host=host, port=port, access_log=False, log_level="warning")

@@ -26,6 +26,8 @@ from otphub.http.shortcut import Shortcut
 from otphub.services import database
 from otphub.services.runtime import Runtime
 from otphub.workers.sweeper import run_sweeper
+from otphub.workers.upstream_follower import run_upstream_follower
+from otphub.workers.upstream_poller import run_upstream_poller
 
 log = structlog.get_logger("otphub.app")
 
@@ -82,7 +84,7 @@ def create_app(
     rt: Runtime,
     *,
     manage_runtime: bool = True,
-    workers: tuple[Worker, ...] = (run_sweeper,),
+    workers: tuple[Worker, ...] = (run_sweeper, run_upstream_poller, run_upstream_follower),
 ) -> Starlette:
     """``manage_runtime``: start the runtime (migrations, catalog) with the app and close it
     after; tests that share one runtime between several apps turn it off."""
