@@ -48,6 +48,7 @@ class FakeUpstream:
 
     def stop(self) -> None:
         self.server.should_exit = True
+        self.server.force_exit = True  # answers held open are abandoned
         self.thread.join(timeout=10)
 
     def reset(self) -> None:
@@ -69,7 +70,7 @@ class FakeUpstream:
 
 
 async def never(_params: dict[str, str]) -> str:
-    await asyncio.sleep(30)
+    await asyncio.sleep(5)
     return "late"
 
 
