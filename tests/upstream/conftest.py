@@ -12,6 +12,7 @@ from otphub.domain.supply import RemoteProvider
 from otphub.services import accounts, suppliers, upstreams
 from tests.support import Hub
 from tests.upstream.fake import FakeUpstream
+from tests.upstream.second import SecondOtphub
 
 # Short bounds, so that a timeout costs the tests a fraction of a second.
 TEST_LIMITS = upstreams.Limits(
@@ -63,3 +64,34 @@ def register(
 def upstream(hub: Hub, fake: FakeUpstream) -> RemoteProvider:
     """The deployment's upstream provider, at the fake upstream."""
     return register(hub, fake.url)
+
+
+@pytest.fixture(scope="session")
+def second_otphubs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, SecondOtphub]]:
+    """One upstream OTPHub per database kind, started when a test first needs it."""
+    started: dict[str, SecondOtphub] = {}
+    try:
+        yield started
+    finally:
+        for server in started.values():
+            server.stop()
+
+
+@pytest.fixture
+def second(
+    backend: str,
+    second_otphubs: dict[str, SecondOtphub],
+    tmp_path_factory: pytest.TempPathFactory,
+    request: pytest.FixtureRequest,
+) -> Iterator[SecondOtphub]:
+    """The upstream OTPHub on the test's database kind, with a fresh world in it."""
+    server = second_otphubs.get(backend)
+    if server is None:
+        if backend == "postgresql":
+            request.getfixturevalue("pg_url")  # skips loudly, or fails under CI, without it
+        server = SecondOtphub(backend, tmp_path_factory.mktemp(f"upstream-{backend}"))
+        server.start()
+        second_otphubs[backend] = server
+    server.new_world()
+    yield server
+    server.assert_audit_clean()
