@@ -21,6 +21,7 @@ from otphub.domain import errors
 from otphub.domain.supply import parse_markup_percent
 from otphub.services import (
     accounts,
+    country_names,
     database,
     disputes,
     inventory,
@@ -632,6 +633,13 @@ def _provider_json(p: reports.ProviderRow) -> dict[str, object]:
         "sms_without_code": p.sms_without_code,
         "sms_unmatched": p.sms_unmatched,
         "created_at": p.created_at,
+        # Issue 9: remote providers.
+        "kind": p.kind,
+        "endpoint": p.endpoint_url,
+        "up": p.down_since is None,
+        "down_since": p.down_since,
+        "last_error": p.last_error,
+        "polled_at": p.polled_at,
     }
 
 
@@ -648,7 +656,18 @@ _PROVIDER_HEADERS = (
     "sms",
     "no_code",
     "unmatched",
+    "kind",
+    "health",
 )
+
+
+def _health(p: reports.ProviderRow) -> str:
+    """A remote provider's health for humans: up (last poll) or down since when, why."""
+    if p.kind == "local":
+        return "-"
+    if p.down_since is not None:
+        return f"down since {_when(p.down_since)}: {p.last_error or '?'}"
+    return "up, never polled" if p.polled_at is None else f"up, polled {_when(p.polled_at)}"
 
 
 def _provider_row(p: reports.ProviderRow) -> tuple[object, ...]:
@@ -665,6 +684,8 @@ def _provider_row(p: reports.ProviderRow) -> tuple[object, ...]:
         p.sms_total,
         p.sms_without_code,
         p.sms_unmatched,
+        p.kind,
+        _health(p),
     )
 
 
@@ -695,6 +716,7 @@ def provider_show(provider_id: int, as_json: JsonOption = False) -> None:
         f"activations finished {p.finished}, refunded {p.refunded}",
         f"SMS {p.sms_total}: without a recognisable code {p.sms_without_code}, "
         f"unmatched {p.sms_unmatched}",
+        *([f"{p.kind} at {p.endpoint_url}: {_health(p)}"] if p.kind != "local" else []),
         *(_key_line(k) for k in detail.keys),
     ]
     emit(as_json, payload, "\n".join(lines))
@@ -1098,6 +1120,38 @@ def catalog_services(
 ) -> None:
     """Service codes (the API's `service`) with their names."""
     _catalog("services", search, as_json)
+
+
+alias_app = typer.Typer(
+    help="Country names of the SMSHub agent protocol added by the operator.", no_args_is_help=True
+)
+catalog_app.add_typer(alias_app, name="alias")
+
+
+@alias_app.command("add")
+def alias_add(name: str, country_id: int, as_json: JsonOption = False) -> None:
+    """Name a catalog country the way an agent does (e.g. `otphub catalog alias add
+    britain 16`): its stock under that name is then sold."""
+    added = run(lambda rt: country_names.add_alias(rt, name=name, country_id=country_id))
+    emit(as_json, {"name": added, "country": country_id}, f"alias {added} -> country {country_id}")
+
+
+@alias_app.command("list")
+def alias_list(as_json: JsonOption = False) -> None:
+    """The operator's aliases (the derived names and built-in spellings are not listed)."""
+    found = run(country_names.list_aliases)
+    emit(
+        as_json,
+        {"aliases": [{"name": n, "country": c} for n, c in found.items()]},
+        _table(("name", "country"), list(found.items())),
+    )
+
+
+@alias_app.command("remove")
+def alias_remove(name: str, as_json: JsonOption = False) -> None:
+    """Forget an alias."""
+    removed = run(lambda rt: country_names.remove_alias(rt, name=name))
+    emit(as_json, {"name": removed, "removed": True}, f"alias {removed} removed")
 
 
 def main() -> None:

@@ -18,6 +18,8 @@ from otphub.http.app import create_app
 from otphub.logs import configure_logging
 from otphub.services import accounts, inventory
 from otphub.services.runtime import Runtime, build_runtime
+from otphub.workers.agent_poller import run_agent_poller
+from otphub.workers.outbox import run_outbox
 from otphub.workers.simulator import Simulator
 from otphub.workers.sweeper import run_sweeper
 from otphub.workers.upstream_follower import run_upstream_follower
@@ -161,6 +163,8 @@ def run_demo(*, host: str, port: int) -> None:
         build_runtime(settings),
         workers=(
             run_sweeper,
+            run_agent_poller,
+            run_outbox,
             run_upstream_poller,
             run_upstream_follower,
             simulator.run,

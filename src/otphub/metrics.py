@@ -48,6 +48,12 @@ BACKGROUND_RUNS = Counter(
     ["job"],
     registry=REGISTRY,
 )
+OUTBOX = Counter(
+    "otphub_outbox",
+    "Outbox deliveries to remote providers by kind and outcome (delivered, retried).",
+    ["kind", "outcome"],
+    registry=REGISTRY,
+)
 RATE_LIMITED = Counter(
     "otphub_rate_limited", "Requests answered 429, by reason.", ["reason"], registry=REGISTRY
 )

@@ -50,7 +50,32 @@ _CHECKS: dict[str, str] = {
           AND (h.id IS NULL OR h.kind <> 'hold' OR h.amount <> r.amount
                OR h.debit_account_id <> r.debit_account_id
                OR h.credit_account_id <> r.credit_account_id
-               OR COALESCE(h.activation_id, -1) <> COALESCE(r.activation_id, -2))""",
+               OR (h.activation_id IS NULL) <> (r.activation_id IS NULL)
+               OR h.activation_id <> r.activation_id)""",
+    # Remote purchases (services/remote_purchase.py): their hold has no activation while
+    # the provider is called; it belongs to exactly one purchase (UNIQUE hold_id makes it
+    # at most one), is open exactly while the purchase is pending, and is released, never
+    # captured. An attached purchase's activation is the customer's, at the same price.
+    "hold without activation that no remote purchase owns": """
+        SELECT j.id, j.amount FROM journal j
+        LEFT JOIN remote_purchases p ON p.hold_id = j.id
+        WHERE j.kind = 'hold' AND j.activation_id IS NULL AND p.id IS NULL""",
+    "remote purchase hold does not match the purchase": """
+        SELECT p.id, p.state, r.kind AS resolution FROM remote_purchases p
+        JOIN customers c ON c.id = p.customer_id
+        LEFT JOIN journal h ON h.id = p.hold_id
+        LEFT JOIN journal r ON r.resolves_id = h.id
+        WHERE h.id IS NULL OR h.kind <> 'hold' OR h.activation_id IS NOT NULL
+           OR h.amount <> p.price OR h.debit_account_id <> c.account_id
+           OR (p.state = 'pending') <> (r.id IS NULL)
+           OR (r.id IS NOT NULL AND r.kind <> 'release')""",
+    "attached remote purchase differs from its activation": """
+        SELECT p.id, p.activation_id FROM remote_purchases p
+        LEFT JOIN activations a ON a.id = p.activation_id
+        WHERE p.state = 'attached'
+          AND (a.id IS NULL OR a.price <> p.price OR a.customer_id <> p.customer_id
+               OR a.provider_id <> p.provider_id OR a.payout <> p.payout
+               OR COALESCE(a.remote_id, '') <> COALESCE(p.remote_id, '-'))""",
     "activation without exactly one hold": """
         SELECT a.id, COUNT(h.id) AS holds FROM activations a
         LEFT JOIN journal h ON h.activation_id = a.id AND h.kind = 'hold'

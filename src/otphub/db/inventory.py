@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import (
@@ -371,6 +371,9 @@ class OperatorCount:
     spent: dict[tuple[int, int, str, str], int]
     # country -> named operators of its online numbers, sorted (getOperators)
     operators: dict[int, list[str]]
+    # Remote stock (issue 9), counted per service by the provider itself:
+    # (provider, country, operator, service) -> count
+    per_service: dict[tuple[int, int, str, str], int] = field(default_factory=dict)
 
 
 async def operator_count(conn: Conn) -> OperatorCount:

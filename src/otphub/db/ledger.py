@@ -162,10 +162,15 @@ async def place_hold(
     system: SystemAccounts,
     account_id: int,
     amount: int,
-    activation_id: int,
+    activation_id: int | None,
     now: int,
 ) -> int | None:
     """Reserve ``amount`` of a wallet; ``None`` when the available balance is lower.
+
+    ``activation_id`` is ``None`` only for the hold of a purchase from a remote provider
+    while it calls out (``remote_purchases.hold_id`` names it; see
+    ``services/remote_purchase.py``): it is released in the transaction that places the
+    activation's own hold, or when the purchase fails.
 
     The check and the reservation are one statement, so two purchases racing for the
     last money cannot both pass.
@@ -189,7 +194,7 @@ class Hold:
     id: int
     account_id: int
     amount: int
-    activation_id: int
+    activation_id: int | None  # None: a remote purchase's hold (see place_hold)
 
 
 async def hold_of_activation(conn: Conn, activation_id: int) -> Hold:
@@ -197,6 +202,18 @@ async def hold_of_activation(conn: Conn, activation_id: int) -> Hold:
         await run(conn, _HOLD_OF_ACTIVATION, {"activation_id": activation_id})
     ).one()
     return Hold(id=hold_id, account_id=account_id, amount=amount, activation_id=activation_id)
+
+
+_HOLD_BY_ID = select(
+    journal.c.id, journal.c.debit_account_id, journal.c.amount, journal.c.activation_id
+).where(journal.c.id == bindparam("hold_id"), journal.c.kind == Kind.HOLD.value)
+
+
+async def hold_by_id(conn: Conn, hold_id: int) -> Hold:
+    hold, account_id, amount, activation_id = (
+        await run(conn, _HOLD_BY_ID, {"hold_id": hold_id})
+    ).one()
+    return Hold(id=hold, account_id=account_id, amount=amount, activation_id=activation_id)
 
 
 async def capture(

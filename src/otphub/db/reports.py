@@ -74,6 +74,12 @@ class ProviderRow:
     sms_total: int
     sms_without_code: int
     sms_unmatched: int
+    # Issue 9: remote providers (agents, upstreams); local: kind "local", the rest None.
+    kind: str = "local"
+    endpoint_url: str | None = None
+    polled_at: int | None = None  # the last successful poll
+    down_since: int | None = None  # None: up
+    last_error: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -222,6 +228,12 @@ def _provider_columns() -> tuple[Any, ...]:
         _count(sms, sms.c.provider_id == of_provider),
         _count(sms, sms.c.provider_id == of_provider, not_(CODE_RECOGNISED)),
         _count(sms, sms.c.provider_id == of_provider, sms.c.activation_id.is_(None)),
+        # Issue 9: how a remote provider is reached and its health (ProviderRow's tail).
+        providers.c.kind,
+        providers.c.endpoint_url,
+        providers.c.polled_at,
+        providers.c.down_since,
+        providers.c.last_error,
     )
 
 

@@ -23,8 +23,10 @@ from otphub.http.answers import text
 from otphub.http.body_timeout import BodyTimeout
 from otphub.http.limits import BodyLimit, Limiter, retry_after
 from otphub.http.shortcut import Shortcut
-from otphub.services import database
+from otphub.services import agents, database
 from otphub.services.runtime import Runtime
+from otphub.workers.agent_poller import run_agent_poller
+from otphub.workers.outbox import run_outbox
 from otphub.workers.sweeper import run_sweeper
 from otphub.workers.upstream_follower import run_upstream_follower
 from otphub.workers.upstream_poller import run_upstream_poller
@@ -84,7 +86,13 @@ def create_app(
     rt: Runtime,
     *,
     manage_runtime: bool = True,
-    workers: tuple[Worker, ...] = (run_sweeper, run_upstream_poller, run_upstream_follower),
+    workers: tuple[Worker, ...] = (
+        run_sweeper,
+        run_agent_poller,
+        run_outbox,
+        run_upstream_poller,
+        run_upstream_follower,
+    ),
 ) -> Starlette:
     """``manage_runtime``: start the runtime (migrations, catalog) with the app and close it
     after; tests that share one runtime between several apps turn it off."""
@@ -106,6 +114,7 @@ def create_app(
             for task in tasks:
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
+            await agents.close(rt)
             if manage_runtime:
                 await rt.close()
 

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from otphub.db import activations, ledger
 from otphub.domain import errors
 from otphub.domain.activation import State
+from otphub.services import supply_events
 from otphub.services.runtime import Runtime
 
 MAX_REASON = 200  # the journal's note column
@@ -68,6 +69,8 @@ async def refund_activation(rt: Runtime, *, activation_id: int, reason: str) -> 
         clawed = await ledger.refund(
             conn, system=rt.accounts(), capture=capture, reason=why, now=now
         )
+        if act.remote_id is not None:  # issue 9: FINISH_ACTIVATION 5 to an agent (outbox)
+            await supply_events.refunded(rt, conn, act, now=now)
     return Refund(
         activation_id=act.id,
         customer_id=act.customer_id,

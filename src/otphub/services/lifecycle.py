@@ -26,7 +26,7 @@ from otphub.domain.activation import (
 )
 from otphub.domain.codes import extract_code
 from otphub.domain.numbers import parse_whole
-from otphub.services import accounts
+from otphub.services import accounts, supply_events
 from otphub.services.accounts import Customer, Provider
 from otphub.services.runtime import Runtime
 
@@ -61,6 +61,8 @@ async def _finish(rt: Runtime, conn: Conn, act: Activation, now: int) -> None:
         now=now,
     )
     await inventory.free_number_again(conn, act.number_id)
+    if act.remote_id is not None:  # issue 9: a remote provider hears of it (outbox)
+        await supply_events.captured(rt, conn, act, now=now)
 
 
 async def _cancel(rt: Runtime, conn: Conn, act: Activation, now: int) -> None:
@@ -72,6 +74,8 @@ async def _cancel(rt: Runtime, conn: Conn, act: Activation, now: int) -> None:
     metrics.RELEASES.inc()
     await ledger.release(conn, system=rt.accounts(), hold=hold, now=now)
     await inventory.free_number_again(conn, act.number_id)
+    if act.remote_id is not None:  # issue 9: a remote provider hears of it (outbox)
+        await supply_events.released(rt, conn, act, now=now)
 
 
 async def _expire(rt: Runtime, conn: Conn, act: Activation, now: int) -> Outcome:
@@ -97,9 +101,13 @@ async def _locked_current(
 async def _apply(rt: Runtime, conn: Conn, act: Activation, outcome: Outcome, now: int) -> None:
     if outcome is Outcome.READY:
         await activations.mark_ready(conn, act.id, now)
+        if act.remote_id is not None:  # issue 9: mirrored to an upstream (outbox)
+            await supply_events.ready(rt, conn, act, now=now)
     elif outcome is Outcome.RETRY:
         if not await activations.move(conn, act.id, leaving=HAS_CODE_STATES, to=State.RETRY):
             raise ConcurrentChange(act.id)
+        if act.remote_id is not None:  # issue 9: mirrored to an upstream (outbox)
+            await supply_events.retry(rt, conn, act, now=now)
     elif outcome is Outcome.FINISH:
         await _finish(rt, conn, act, now)
     elif outcome is Outcome.CANCEL:

@@ -4,13 +4,14 @@ getNumbersStatus and getTopCountriesByService, and getOperators."""
 from __future__ import annotations
 
 import asyncio
+import functools
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 
 import structlog
 
-from otphub.db import inventory
+from otphub.db import inventory, remote_stock
 from otphub.db.engine import Conn
 from otphub.db.inventory import OperatorCount, StockLine
 from otphub.domain import errors
@@ -138,10 +139,59 @@ async def _whole_stock(rt: Runtime, *, wait_for_the_first: bool = True) -> Stock
     cache: StockCache = rt.extensions.setdefault("stock", StockCache())
 
     async def count() -> None:
-        cache.renew(await rt.db.read_aside(inventory.stock))
+        cache.renew(await rt.db.read_aside(functools.partial(_with_remote, rt)))
 
     await _renewed(rt, cache, count, wait_for_the_first=wait_for_the_first)
     return cache
+
+
+async def _with_remote(
+    rt: Runtime,
+    conn: Conn,
+    *,
+    service: str | None = None,
+    country_id: int | None = None,
+    wanted: inventory.NumberFilter = inventory.ANY_NUMBER,
+) -> Sequence[StockLine]:
+    """The local stock and the remote providers' (issue 9): one more statement per
+    count, none per request."""
+    local = await inventory.stock(conn, service=service, country_id=country_id, wanted=wanted)
+    remote = await remote_stock.lines(
+        conn,
+        fresh=_fresh_since(rt),
+        service=service,
+        country_id=country_id,
+        operators=wanted.operators,
+    )
+    if not remote:
+        return local
+    return sorted([*local, *remote], key=lambda line: (line.country_id, line.service, line.price))
+
+
+def _fresh_since(rt: Runtime) -> remote_stock.Freshness:
+    # Three poll periods of the provider's kind (as remote_purchase.fresh_since).
+    now = rt.clock.now()
+    return remote_stock.Freshness(
+        agent=now - int(3 * rt.settings.agent_poll_seconds),
+        upstream=now - int(3 * rt.settings.upstream_poll_seconds),
+    )
+
+
+async def _operator_count_with_remote(rt: Runtime, conn: Conn) -> OperatorCount:
+    local = await inventory.operator_count(conn)
+    remote = await remote_stock.per_operator(conn, fresh=_fresh_since(rt))
+    if not remote:
+        return local
+    named = {country: set(names) for country, names in local.operators.items()}
+    for _provider, country, operator, _service in remote:
+        if operator != "any":
+            named.setdefault(country, set()).add(operator)
+    return OperatorCount(
+        free=local.free,
+        spent=local.spent,
+        operators={country: sorted(named[country]) for country in sorted(named)},
+        per_service=remote,
+    )
 
 
 async def _operator_count(rt: Runtime) -> OperatorCount | None:
@@ -151,7 +201,7 @@ async def _operator_count(rt: Runtime) -> OperatorCount | None:
     cache: OperatorCache = rt.extensions.setdefault("stock_operators", OperatorCache())
 
     async def count() -> None:
-        cache.renew(await rt.db.read_aside(inventory.operator_count))
+        cache.renew(await rt.db.read_aside(functools.partial(_operator_count_with_remote, rt)))
 
     if await _renewed(rt, cache, count, wait_for_the_first=False):
         return cache.count
@@ -168,6 +218,10 @@ def of_operators(
     for line in lines:
         place = (line.provider_id, line.country_id)
         free = sum(count.free.get((*place, operator), 0) for operator in wanted)
+        if count.per_service:  # remote stock, counted per service by its provider
+            free += sum(
+                count.per_service.get((*place, operator, line.service), 0) for operator in wanted
+            )
         spent = sum(count.spent.get((*place, operator, line.service), 0) for operator in wanted)
         if free > spent:
             found.append(
@@ -200,8 +254,8 @@ async def stock(
     # Counted in the database, the stock reads every number of the country (of all of
     # them without one): in a worker thread on SQLite, never on the event loop.
     async def count(conn: Conn) -> Sequence[StockLine]:
-        return await inventory.stock(
-            conn, service=service, country_id=wanted_country, wanted=wanted
+        return await _with_remote(
+            rt, conn, service=service, country_id=wanted_country, wanted=wanted
         )
 
     return await rt.db.read_aside(count)
@@ -219,7 +273,15 @@ async def operators(rt: Runtime, *, country: str | None) -> dict[int, list[str]]
         return {wanted_country: every[wanted_country]} if wanted_country in every else {}
 
     async def listed(conn: Conn) -> dict[int, list[str]]:
-        return await inventory.operators(conn, country_id=wanted_country)
+        found = await inventory.operators(conn, country_id=wanted_country)
+        remote = await remote_stock.per_operator(conn, fresh=_fresh_since(rt))
+        for _provider, country, operator, _service in remote:
+            if operator != "any" and wanted_country in (None, country):
+                names = found.setdefault(country, [])
+                if operator not in names:
+                    names.append(operator)
+                    names.sort()
+        return found
 
     # A read of every number: in a worker thread on SQLite, never on the event loop.
     return await rt.db.read_aside(listed)

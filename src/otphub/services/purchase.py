@@ -20,7 +20,7 @@ from otphub.domain import errors
 from otphub.domain.activation import State
 from otphub.domain.numbers import parse_whole
 from otphub.domain.phones import parse_phone_exceptions
-from otphub.services import lifecycle, prices
+from otphub.services import lifecycle, prices, remote_purchase
 from otphub.services.accounts import Customer
 from otphub.services.runtime import Runtime
 
@@ -101,6 +101,31 @@ async def buy_number(rt: Runtime, *, customer: Customer, request: PurchaseReques
     cap = customer.max_live if customer.max_live is not None else rt.settings.max_live_activations
     # Overdue activations give their money and their cap slot back before a new purchase.
     await lifecycle.resolve_overdue_of(rt, customer=customer)
+    if await remote_purchase.in_use(rt):
+        # Issue 9: remote providers may supply; their purchases run in durable phases.
+        bought = await remote_purchase.buy(
+            rt,
+            customer=customer,
+            wanted=remote_purchase.Wanted(
+                service=request.service,
+                country_id=country_id,
+                offer_filter=offer_filter,
+                number_filter=number_filter,
+                max_price=max_price,
+                order_id=request.order_id,
+                ref=request.ref,
+                cap=cap,
+            ),
+        )
+        return Purchase(
+            activation_id=bought.activation_id,
+            phone=bought.phone,
+            price=bought.price,
+            country_id=country_id,
+            operator=bought.operator,
+            created_at=bought.created_at,
+            expires_at=bought.expires_at,
+        )
 
     async with rt.db.write() as conn:
         now = rt.clock.now()

@@ -16,7 +16,7 @@ import time
 
 import structlog
 
-from otphub.services import inventory, lifecycle
+from otphub.services import inventory, lifecycle, remote_purchase
 from otphub.services.runtime import Runtime
 
 log = structlog.get_logger("otphub.sweeper")
@@ -29,6 +29,8 @@ async def run_sweeper(rt: Runtime) -> None:
             resolved = await lifecycle.sweep(rt)
             if resolved:
                 log.info("expired_activations", count=resolved)
+            # Purchases a crash left between their phases (the first sweep runs at start).
+            await remote_purchase.recover(rt)
             if time.monotonic() >= next_refresh:
                 await inventory.refresh_delivery_scores(rt)
                 next_refresh = time.monotonic() + inventory.SCORE_REFRESH_SECONDS
