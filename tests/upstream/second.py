@@ -177,15 +177,21 @@ class SecondOtphub:
         return self.run(lifecycle.sweep, ahead=3600)
 
     # -- its ledger
-    def reseller_balance(self) -> int:
+    def reseller_wallet(self) -> tuple[int, int]:
+        """The reseller's balance there and what it has held there."""
         assert self.world is not None
         world = self.world
 
-        async def read(rt: Runtime) -> int:
+        async def read(rt: Runtime) -> tuple[int, int]:
             found = await reports.show_customer(rt, customer_id=world.reseller_id)
-            return found.customer.balance - found.customer.held
+            return found.customer.balance, found.customer.held
 
         return self.run(read)
+
+    def reseller_balance(self) -> int:
+        """Available: balance minus holds."""
+        balance, held = self.reseller_wallet()
+        return balance - held
 
     def provider_payable(self) -> int:
         assert self.world is not None
