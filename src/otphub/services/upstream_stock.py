@@ -29,6 +29,9 @@ from otphub.services.runtime import Runtime
 
 log = structlog.get_logger("otphub.upstream_stock")
 
+# An upstream's markup and OTPHub's balance there, as ``terms`` reads them.
+Terms = upstream_db.Terms
+
 
 def _job(provider_id: int) -> str:
     return f"upstream_poll:{provider_id}"
