@@ -382,3 +382,25 @@ def test_sms_ids_are_stable_per_code() -> None:
     assert first != upstreams.sms_id_of_code("5", "1235")
     assert first != upstreams.sms_id_of_code("6", "1234")
     assert 0 <= first < 2**63
+
+
+def test_a_refused_status_never_quotes_its_code(
+    hub: Hub, fake: FakeUpstream, upstream: RemoteProvider
+) -> None:
+    """A failure's reason is logged and kept as the provider's last error: it never
+    carries a code, not even a malformed one."""
+    for answer in ("STATUS_OK:48213\x01", "STATUS_OKAY:48213", "STATUS_WAIT_RETRY:48213\x7f"):
+        fake.answers["getStatus"] = answer
+        assert "48213" not in failure(hub, upstreams.get_status(hub.rt, upstream, remote_id="1"))
+    fake.answers["getStatusV2"] = '{"sms": {"code": "48213\\u0002"}}'
+    assert "48213" not in failure(hub, upstreams.ended_code(hub.rt, upstream, remote_id="1"))
+
+
+def test_whitespace_around_a_word_is_not_part_of_it(
+    hub: Hub, fake: FakeUpstream, upstream: RemoteProvider
+) -> None:
+    fake.answers["getStatus"] = "STATUS_OK:48213\r\n"
+    status = hub.call(upstreams.get_status(hub.rt, upstream, remote_id="1"))
+    assert status == RemoteStatus(RemoteState.CODE, "48213")
+    fake.answers["getBalance"] = "ACCESS_BALANCE:1.00\n"
+    assert hub.call(upstreams.get_balance(hub.rt, upstream)) == 100

@@ -193,19 +193,20 @@ class RemoteStatus:
 _CODE = re.compile(r"[^\x00-\x08\x0b-\x1f\x7f]{1,1024}")
 
 
-def _code(raw: str, body: str) -> str:
+def _code(raw: str) -> str:
     code = raw.strip()
     if not _CODE.fullmatch(code):
-        raise Garbage(f"malformed code in {shown(body, 20)}")
+        # Never quoted: even a malformed code is a one-time password.
+        raise Garbage("a malformed code")
     return code
 
 
 def parse_status(body: str) -> RemoteStatus:
     word, sep, rest = body.partition(":")
     if word == "STATUS_OK" and sep:
-        return RemoteStatus(RemoteState.CODE, _code(rest, body))
+        return RemoteStatus(RemoteState.CODE, _code(rest))
     if word == "STATUS_WAIT_RETRY" and sep:
-        return RemoteStatus(RemoteState.RETRY, _code(rest, body))
+        return RemoteStatus(RemoteState.RETRY, _code(rest))
     if not sep:
         if body in ("STATUS_WAIT_CODE", "STATUS_WAIT_RESEND"):
             return RemoteStatus(RemoteState.WAITING)
@@ -213,7 +214,8 @@ def parse_status(body: str) -> RemoteStatus:
             return RemoteStatus(RemoteState.ENDED)
         if body == "NO_ACTIVATION":
             return RemoteStatus(RemoteState.UNKNOWN)
-    raise Garbage(f"getStatus answered {shown(body, 24)}")
+    # Only the word before any ':' is quoted: what follows may be a code.
+    raise Garbage(f"getStatus answered {shown(word, 24)}")
 
 
 def parse_ended_code(body: bytes) -> str | None:
@@ -227,7 +229,7 @@ def parse_ended_code(body: bytes) -> str | None:
     except Garbage:
         raise
     except (ValueError, RecursionError) as exc:
-        raise Garbage(f"getStatusV2 is not JSON: {shown(body)}") from exc
+        raise Garbage("getStatusV2 is not JSON") from exc
     if not isinstance(document, dict):
         raise Garbage("getStatusV2 is not a JSON object")
     sms = document.get("sms")
@@ -240,7 +242,7 @@ def parse_ended_code(body: bytes) -> str | None:
         return None
     if not isinstance(code, str):
         raise Garbage("getStatusV2 code is not a string")
-    return _code(code, code)
+    return _code(code)
 
 
 # ---------------------------------------------------------------- setStatus
@@ -270,4 +272,4 @@ def parse_set_status(body: str, status: int) -> Delivery:
         return Delivery.MOOT
     if body == "EARLY_CANCEL_DENIED":
         return Delivery.LATER
-    raise Garbage(f"setStatus {status} answered {shown(body, 24)}")
+    raise Garbage(f"setStatus {status} answered {shown(body.partition(':')[0], 24)}")

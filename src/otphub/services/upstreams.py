@@ -151,8 +151,10 @@ async def _call(
 
 
 def _text(action: str, body: bytes) -> str:
+    """A text answer; whitespace around it (a trailing newline some servers add) is not
+    part of the protocol's word."""
     try:
-        return body.decode("utf-8")
+        return body.decode("utf-8").strip()
     except UnicodeDecodeError as exc:
         raise SupplierFailure(f"{action}: answer is not UTF-8") from exc
 
