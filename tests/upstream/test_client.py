@@ -265,6 +265,8 @@ def test_status_anything_else_is_a_failure(
     ("answer", "code"),
     [
         ("STATUS_CANCEL", None),
+        ("BAD_ACTION", None),  # no getStatusV2 there
+        ("NO_ACTIVATION", None),
         ('{"verificationType":0,"sms":null,"call":null}', None),
         (
             '{"verificationType":0,"sms":{"dateTime":"2026-01-01 00:00:00","code":"5512",'
@@ -278,6 +280,15 @@ def test_the_code_of_an_ended_activation(
 ) -> None:
     fake.answers["getStatusV2"] = answer
     assert hub.call(upstreams.ended_code(hub.rt, upstream, remote_id="12")) == code
+
+
+@pytest.mark.parametrize("answer", ["ERROR_SQL", '{"sms": 5}', '{"sms": {"code": 5}}', "[]"])
+def test_the_code_of_an_ended_activation_unreadable(
+    hub: Hub, fake: FakeUpstream, upstream: RemoteProvider, answer: str
+) -> None:
+    """Not known to have no code: a failure, tried again (never a refund by mistake)."""
+    fake.answers["getStatusV2"] = answer
+    failure(hub, upstreams.ended_code(hub.rt, upstream, remote_id="12"))
 
 
 # ---------------------------------------------------------------- setStatus (the outbox)

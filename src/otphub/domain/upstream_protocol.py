@@ -222,7 +222,9 @@ def parse_ended_code(body: bytes) -> str | None:
     """getStatusV2 of an activation the upstream ended: the code of its SMS, if it had one
     (an activation that expired there with a code was finished, and OTPHub paid for it),
     ``None`` for the plain word ``STATUS_CANCEL`` or an SMS without a code."""
-    if body == b"STATUS_CANCEL":
+    if body.strip() in (b"STATUS_CANCEL", b"NO_ACTIVATION", b"BAD_ACTION"):
+        # Cancelled without an SMS, or an upstream without getStatusV2 (which then cannot
+        # tell either): no code is known.
         return None
     try:
         document = json.loads(body, parse_float=Decimal, parse_constant=_no_constant)
