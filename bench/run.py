@@ -48,7 +48,10 @@ SERVER_OVERRIDES = {
     "OTPHUB_RATE_LIMIT": "0",  # wrk sends far more than 300 requests/s per key
     "OTPHUB_EARLY_CANCEL": "0",  # purchase + cancel cycles cancel at once
 }
-PG_DATABASE = "otphub_bench"
+# Another name lets benches of several checkouts share one PostgreSQL server.
+PG_DATABASE = os.environ.get("OTPHUB_BENCH_PG_DATABASE", "otphub_bench")
+if not re.fullmatch(r"[a-z_][a-z0-9_]{0,62}", PG_DATABASE):
+    sys.exit(f"bench: OTPHUB_BENCH_PG_DATABASE must be a plain identifier, not {PG_DATABASE!r}")
 DEFAULT_PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
 LOOPBACK = {"127.0.0.1", "localhost", "::1"}
 
@@ -126,6 +129,19 @@ OTPHUB_SCENARIOS = (
         per_connection_threads=True,
         actions=("getStatus", "getNumber", "setStatus", "getBalance", "getPrices"),
     ),
+)
+# Issue 9: purchase + cancel through a local SMSHub agent (bench/agent_app.py), run after
+# the local scenarios (from then on the deployment has an agent provider). The agent's offer
+# is the cheapest for its (service, country), so every purchase calls GET_NUMBER.
+AGENT_TARGET = ("tg", "0", "russia")
+AGENT_PURCHASE = Scenario(
+    "agent_purchase_cancel",
+    "purchase+cancel via agent",
+    "purchase_cancel.lua",
+    AGENT_TARGET[:2],
+    per_connection_threads=True,
+    expected_unit="cycle",
+    actions=("getNumber", "setStatus"),
 )
 # Last: a full price list may take seconds; it runs alone, with few connections.
 PRICES_FULL = Scenario(
@@ -711,6 +727,10 @@ def bench_database(
             run = run_wrk(ctx, scenario)
             result["runs"].append(asdict(run))
             log(f"{db}: {summary_line(run)}")
+        if not args.only or AGENT_PURCHASE.key in args.only:
+            run = run_agent_purchase(ctx, env, data_dir)
+            result["runs"].append(asdict(run))
+            log(f"{db}: {summary_line(run)}")
         if not args.only or PRICES_FULL.key in args.only:
             run = run_prices_full(ctx)
             result["runs"].append(asdict(run))
@@ -771,6 +791,89 @@ def bench_database(
         baseline.stop()
     phases["total"] = round(time.monotonic() - t0, 1)
     return result
+
+
+def run_agent_purchase(ctx: Context, env: dict[str, str], data_dir: Path) -> Run:
+    """Start the local agent, connect it (provider add --agent-url, offer set), wait until
+    its stock is on sale (one poll: OTPHUB_AGENT_POLL_SECONDS, 15 by default), then run
+    purchase + cancel cycles on its (service, country)."""
+    service, country, country_name = AGENT_TARGET
+    port = free_port()
+    agent = Server(
+        "agent",
+        [
+            PYTHON,
+            str(BENCH / "agent_app.py"),
+            "--port",
+            str(port),
+            "--country",
+            country_name,
+            "--service",
+            service,
+        ],
+        env,
+        WORK / "agent.log",
+    )
+    try:
+        agent.wait_ready(f"http://127.0.0.1:{port}/ready")
+        ok, output, _ = otphub_cli(
+            [
+                "provider",
+                "add",
+                f"bench-agent-{port}",
+                "--agent-url",
+                f"http://127.0.0.1:{port}/agent",
+                "--json",
+            ],
+            env,
+        )
+        if not ok:
+            return Run(key=AGENT_PURCHASE.key, title=AGENT_PURCHASE.title, wrk="", error=output)
+        provider_id = json.loads(output.splitlines()[-1])["id"]
+        ok, output, _ = otphub_cli(
+            [
+                "offer",
+                "set",
+                "--provider",
+                str(provider_id),
+                "--service",
+                service,
+                "--country",
+                country,
+                "--price",
+                "0.01",
+                "--payout",
+                "0.01",
+            ],
+            env,
+        )
+        if not ok:
+            return Run(key=AGENT_PURCHASE.key, title=AGENT_PURCHASE.title, wrk="", error=output)
+        key = (data_dir / "customers.tsv").read_text().split("\t", 1)[0].strip()
+        query = f"api_key={key}&action=getPrices&service={service}&country={country}"
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            with (
+                contextlib.suppress(OSError, ValueError),
+                urllib.request.urlopen(
+                    f"{ctx.base_url}/stubs/handler_api.php?{query}", timeout=5
+                ) as answer,
+            ):
+                offered = json.loads(answer.read()).get(country, {}).get(service, {})
+                if offered.get("cost") == 0.01:
+                    break
+            time.sleep(0.5)
+        else:
+            return Run(
+                key=AGENT_PURCHASE.key,
+                title=AGENT_PURCHASE.title,
+                wrk="",
+                error="the agent's stock was not on sale within 60 s",
+            )
+        time.sleep(2.5)  # the purchase path notices the new remote provider (2 s)
+        return run_wrk(ctx, AGENT_PURCHASE)
+    finally:
+        agent.stop()
 
 
 def summary_line(run: Run) -> str:

@@ -4,7 +4,8 @@
 --
 -- The cancel needs the id from the previous answer, so each wrk thread drives exactly one
 -- connection (run with -t N -c N): the thread's state is the connection's state.
--- Arguments: <data dir>
+-- Arguments: <data dir> [<service> <country>] (one fixed target instead of targets.tsv:
+-- the purchase through a local agent).
 local here = debug.getinfo(1, "S").source:match("^@(.*/)") or "./"
 local c = dofile(here .. "common.lua")
 local customers, targets
@@ -15,7 +16,11 @@ setup = c.setup
 function init(args)
   c.init_counters({ "n_buy", "n_cancel" })
   customers = c.read_tsv(args[1] .. "/customers.tsv")
-  targets = c.read_tsv(args[1] .. "/targets.tsv")
+  if args[2] then
+    targets = { { args[2], args[3] } }
+  else
+    targets = c.read_tsv(args[1] .. "/targets.tsv")
+  end
 end
 
 function request()

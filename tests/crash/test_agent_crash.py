@@ -132,6 +132,19 @@ def test_sigkill_between_the_phases_leaves_nothing_held_after_recovery(
                         "/stubs/handler_api.php",
                         params={"api_key": key, "action": "getNumber", "service": "tg"},
                     )
+                    # The server's outbox worker tells the agent of the cancel.
+                    activation_id = answer.text.split(":")[1]
+                    cancel = await client.get(
+                        "/stubs/handler_api.php",
+                        params={
+                            "api_key": key,
+                            "action": "setStatus",
+                            "status": "8",
+                            "id": activation_id,
+                        },
+                    )
+                    assert cancel.text == "ACCESS_CANCEL"
+                    await asyncio.to_thread(agent.wait_for, "FINISH_ACTIVATION")
                 return answer.text
             finally:
                 await server.stop()
@@ -147,11 +160,13 @@ def test_sigkill_between_the_phases_leaves_nothing_held_after_recovery(
         _rows(database_url, "SELECT state, note FROM remote_purchases ORDER BY id")
     )
     assert states == [("failed", "recovered: left pending"), ("attached", None)]
-    # One open hold: the live activation's (0.40); the crashed purchase's was released.
+    # Nothing held: the crashed purchase's hold was released, the second one cancelled.
     wallet = asyncio.run(
         _rows(database_url, "SELECT balance, held FROM accounts WHERE kind = 'customer'")
     )
-    assert wallet == [(1000, 40)]
+    assert wallet == [(1000, 0)]
+    finish = agent.of("FINISH_ACTIVATION")
+    assert [(f["activationId"], f["status"]) for f in finish] == [(2, 4)]
     attached = asyncio.run(
         _rows(
             database_url,

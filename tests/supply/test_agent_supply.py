@@ -5,6 +5,7 @@ outbox, and every way an agent can fail costing the customer nothing."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import threading
 from typing import Any
@@ -368,3 +369,70 @@ def test_pending_purchases_count_toward_the_cap_and_order_id(hub: Hub, agent: Fa
         agent.release()
         buyer.join(timeout=30)
     assert "79281234567" in answers[0]
+
+
+def test_sum_is_an_integer_when_the_payout_is_whole(hub: Hub, agent: FakeAgent) -> None:
+    key = hub.customer("10.00")
+    stocked_agent(hub, agent, price="1.50", payout="1.00")
+    agent.behaviour.numbers = [(79281234567, 1)]
+    hub.buy(key, "tg")
+    sent = agent.of("GET_NUMBER")[0]
+    assert sent["sum"] == 1 and type(sent["sum"]) is int
+    assert "exceptionPhoneSet" not in sent
+
+
+def test_a_full_agent_fails_fast_instead_of_queueing(hub: Hub, agent: FakeAgent) -> None:
+    from otphub.domain.supply import NumberRequest
+    from otphub.services import agents
+
+    seller = stocked_agent(hub, agent)
+    agent.behaviour.hang = {"GET_NUMBER"}
+    hub.rt.settings.agent_timeout_seconds = 30
+
+    async def scenario() -> str:
+        provider = await suppliers.remote_provider(hub.rt, seller.id)
+        assert provider is not None
+        request = NumberRequest(1, "tg", 0, "any", 30, ())
+        held = [
+            asyncio.ensure_future(agents.get_number(hub.rt, provider, request, country="russia"))
+            for _ in range(agents.MAX_IN_FLIGHT)
+        ]
+        await asyncio.to_thread(agent.wait_for, "GET_NUMBER", agents.MAX_IN_FLIGHT)
+        try:
+            await agents.get_number(hub.rt, provider, request, country="russia")
+        except agents.Busy as busy:
+            refused = str(busy)
+        finally:
+            agent.release()
+            await asyncio.gather(*held, return_exceptions=True)
+        return refused
+
+    assert "in flight" in hub.call(scenario())
+    assert len(agent.of("GET_NUMBER")) == agents.MAX_IN_FLIGHT  # the ninth never left
+
+
+def test_local_sales_beside_an_agent_never_oversell(hub: Hub, agent: FakeAgent) -> None:
+    """With an agent provider present, purchases take the path that can call out: local
+    numbers are still claimed exactly once under concurrency."""
+    stocked_agent(hub, agent, price="0.90", service="wa")  # another service: no candidate
+    hub.stocked(count=5, price="0.50", first_phone=79990000001)
+    keys = [hub.customer("1.00", name=f"buyer-{i}") for i in range(20)]
+    answers: list[str] = []
+    lock = threading.Lock()
+
+    def buy(key: str) -> None:
+        answer = hub.say(key, "getNumber", service="tg")
+        with lock:
+            answers.append(answer)
+
+    threads = [threading.Thread(target=buy, args=(key,)) for key in keys]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    sold = [a for a in answers if a.startswith("ACCESS_NUMBER:")]
+    assert len(answers) == 20
+    assert len(sold) == 5
+    assert len({a.rsplit(":", 1)[1] for a in sold}) == 5
+    assert set(answers) - set(sold) == {"NO_NUMBERS"}
+    assert purchases(hub) == []  # no remote purchase was even started

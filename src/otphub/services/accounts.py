@@ -275,6 +275,8 @@ async def add_provider(
             await providers.set_remote(
                 conn, provider_id, sealed_secret=sealing.seal(rt.secret, first.key)
             )
+    if kind is not ProviderKind.LOCAL:
+        rt.remote_supply = True  # this process's purchases may call out from now on
     return NewProvider(id=provider_id, key=first.key)
 
 

@@ -101,7 +101,7 @@ async def buy_number(rt: Runtime, *, customer: Customer, request: PurchaseReques
     cap = customer.max_live if customer.max_live is not None else rt.settings.max_live_activations
     # Overdue activations give their money and their cap slot back before a new purchase.
     await lifecycle.resolve_overdue_of(rt, customer=customer)
-    if await remote_purchase.in_use(rt):
+    if rt.remote_supply:
         # Issue 9: remote providers may supply; their purchases run in durable phases.
         bought = await remote_purchase.buy(
             rt,

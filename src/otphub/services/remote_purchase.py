@@ -23,7 +23,6 @@ never pays for a provider's failure: when every candidate fails the answer is NO
 from __future__ import annotations
 
 import random
-import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -49,8 +48,6 @@ log = structlog.get_logger("otphub.remote_purchase")
 
 # Beyond the call's own deadline, before a pending purchase counts as left by a crash.
 RESOLVE_MARGIN = 30
-# How long "no remote provider exists" is believed before asking the database again.
-NO_REMOTE_RECHECK_SECONDS = 2.0
 # A poll older than this many poll periods is stale: the poller stopped.
 STALE_POLLS = 3
 
@@ -63,21 +60,12 @@ def fresh_since(rt: Runtime, now: int) -> remote_stock.Freshness:
     )
 
 
-async def in_use(rt: Runtime) -> bool:
-    """Whether remote providers exist, so purchases take the path that can call out. Once
-    one exists the answer stays yes in this process; "none" is asked again after a couple of
-    seconds, so a deployment without remote providers pays no statement per purchase."""
-    known: dict[str, float] = rt.extensions.setdefault("remote_providers_seen", {})
-    if known.get("yes"):
-        return True
-    if time.monotonic() - known.get("checked", float("-inf")) < NO_REMOTE_RECHECK_SECONDS:
-        return False
+async def refresh_presence(rt: Runtime) -> bool:
+    """Whether remote providers exist (``Runtime.remote_supply``), read again: the sweeper
+    does it in every sweep, so one added by the CLI of another process counts soon."""
     async with rt.db.read() as conn:
-        found = await remote_stock.any_remote_provider(conn)
-    known["checked"] = time.monotonic()
-    if found:
-        known["yes"] = 1.0
-    return found
+        rt.remote_supply = await remote_stock.any_remote_provider(conn)
+    return rt.remote_supply
 
 
 @dataclass(frozen=True, slots=True)
@@ -141,9 +129,10 @@ async def _candidates(rt: Runtime, conn: Conn, wanted: Wanted, now: int) -> list
         provider_ids=wanted.offer_filter.provider_ids,
         except_provider_ids=wanted.offer_filter.except_provider_ids,
     )
-    scores = await remote_stock.delivery_scores(
-        conn, sorted({o.provider_id for o in local}) if remote else []
-    )
+    if not remote:
+        # The local order as the claim's statement made it (price, delivery record, random).
+        return [_Candidate(o.price, 0, 0.0, local=o) for o in local]
+    scores = await remote_stock.delivery_scores(conn, sorted({o.provider_id for o in local}))
     merged = [
         _Candidate(o.price, scores.get(o.provider_id, 500), random.random(), local=o) for o in local
     ] + [_Candidate(o.price, o.delivery_score, random.random(), remote=o) for o in remote]
@@ -156,13 +145,24 @@ async def buy(rt: Runtime, *, customer: Customer, wanted: Wanted) -> Bought:
         now = rt.clock.now()
         await _checks(conn, customer, wanted)
         candidates = await _candidates(rt, conn, wanted, now)
-    if not candidates:
-        raise errors.NoNumbers()
-    if wanted.max_price is not None:
-        affordable = [c for c in candidates if c.price <= wanted.max_price]
-        if not affordable:
-            raise errors.WrongMaxPrice(rt.money.format(candidates[0].price))
-        candidates = affordable
+        if not candidates:
+            raise errors.NoNumbers()
+        if wanted.max_price is not None:
+            affordable = [c for c in candidates if c.price <= wanted.max_price]
+            if not affordable:
+                raise errors.WrongMaxPrice(rt.money.format(candidates[0].price))
+            candidates = affordable
+        # Local candidates ahead of every remote one are sold in this same transaction, as
+        # purchase.py does: a local sale in a deployment with agents costs one statement
+        # more (the remote candidates; and the pending count under a cap), not a second
+        # transaction.
+        while candidates and candidates[0].local is not None:
+            offer = candidates.pop(0).local
+            assert offer is not None
+            bought = await _sell_local(rt, conn, customer, wanted, offer, now)
+            if bought is not None:
+                metrics.PURCHASES.inc()
+                return bought
     for candidate in candidates:
         if candidate.local is not None:
             bought = await _buy_local(rt, customer, wanted, candidate.local)
@@ -178,42 +178,56 @@ async def buy(rt: Runtime, *, customer: Customer, wanted: Wanted) -> Bought:
 async def _buy_local(
     rt: Runtime, customer: Customer, wanted: Wanted, offer: inventory.Offer
 ) -> Bought | None:
+    """A local candidate after a remote one failed: its own transaction, checks again."""
     async with rt.db.write() as conn:
         now = rt.clock.now()
         await _checks(conn, customer, wanted)
-        number = await inventory.claim_number(
-            conn, offer=offer, offer_filter=wanted.offer_filter, wanted=wanted.number_filter
-        )
-        if number is None:
-            return None
-        expires_at = now + (offer.ttl or rt.settings.activation_ttl)
-        activation_id = await activations.insert_activation(
-            conn,
-            customer_id=customer.id,
-            provider_id=offer.provider_id,
-            number_id=number.id,
-            service=wanted.service,
-            country_id=wanted.country_id,
-            operator=number.operator,
-            phone=number.phone,
-            price=offer.price,
-            payout=offer.payout,
-            state=State.WAITING.value,
-            created_at=now,
-            expires_at=expires_at,
-            order_id=wanted.order_id,
-            ref=wanted.ref,
-        )
-        hold = await ledger.place_hold(
-            conn,
-            system=rt.accounts(),
-            account_id=customer.account_id,
-            amount=offer.price,
-            activation_id=activation_id,
-            now=now,
-        )
-        if hold is None:
-            raise errors.NoBalance()
+        return await _sell_local(rt, conn, customer, wanted, offer, now)
+
+
+async def _sell_local(
+    rt: Runtime,
+    conn: Conn,
+    customer: Customer,
+    wanted: Wanted,
+    offer: inventory.Offer,
+    now: int,
+) -> Bought | None:
+    """Claim a number of a local offer, the activation and its hold (as purchase.py);
+    ``None`` when another buyer took the offer's last number."""
+    number = await inventory.claim_number(
+        conn, offer=offer, offer_filter=wanted.offer_filter, wanted=wanted.number_filter
+    )
+    if number is None:
+        return None
+    expires_at = now + (offer.ttl or rt.settings.activation_ttl)
+    activation_id = await activations.insert_activation(
+        conn,
+        customer_id=customer.id,
+        provider_id=offer.provider_id,
+        number_id=number.id,
+        service=wanted.service,
+        country_id=wanted.country_id,
+        operator=number.operator,
+        phone=number.phone,
+        price=offer.price,
+        payout=offer.payout,
+        state=State.WAITING.value,
+        created_at=now,
+        expires_at=expires_at,
+        order_id=wanted.order_id,
+        ref=wanted.ref,
+    )
+    hold = await ledger.place_hold(
+        conn,
+        system=rt.accounts(),
+        account_id=customer.account_id,
+        amount=offer.price,
+        activation_id=activation_id,
+        now=now,
+    )
+    if hold is None:
+        raise errors.NoBalance()
     return Bought(activation_id, number.phone, offer.price, number.operator, now, expires_at)
 
 

@@ -12,7 +12,7 @@ from zoneinfo import ZoneInfo
 
 from otphub.clock import Clock, SystemClock
 from otphub.config import SecretError, Settings, create_secret_file, missing_secret_message
-from otphub.db import deployment, ledger, migrate
+from otphub.db import deployment, ledger, migrate, remote_stock
 from otphub.db.engine import Database, open_database
 from otphub.domain.money import Currency
 from otphub.services.catalog import Catalog, load_catalog, read_catalog
@@ -32,6 +32,10 @@ class Runtime:
     extensions: dict[str, Any] = field(default_factory=dict)
     # Whether ``start()`` generated the secret file (``otphub init`` says so).
     secret_created: bool = False
+    # Whether any provider is remote (an agent, an upstream): purchases then take the path
+    # that can call out (services/remote_purchase.py). Read at start, kept current by the
+    # sweeper and by provider add, so that no purchase pays a statement to know it.
+    remote_supply: bool = False
 
     @property
     def money(self) -> Currency:
@@ -61,6 +65,7 @@ class Runtime:
         async with self.db.read() as conn:
             self.catalog = await read_catalog(conn)
             self.system = await ledger.system_accounts(conn)
+            self.remote_supply = await remote_stock.any_remote_provider(conn)
 
     async def _generate_secret(self) -> None:
         """A new secret, only for a database that holds no key yet: keys are stored as

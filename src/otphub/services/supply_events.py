@@ -113,6 +113,12 @@ async def refunded(rt: Runtime, conn: Conn, act: Activation, *, now: int) -> Non
     await _tell(rt, conn, act, agent=agents.FINISH_REFUNDED, upstream=None, now=now)
 
 
+async def not_again(rt: Runtime, conn: Conn, act: Activation, *, now: int) -> None:
+    """The number is retired for the activation's service (cancelled too often): an agent
+    hears FINISH_ACTIVATION 1. For the retirement rule of issue 9 (provider accounts)."""
+    await _tell(rt, conn, act, agent=agents.FINISH_NOT_AGAIN, upstream=None, now=now)
+
+
 async def ready(rt: Runtime, conn: Conn, act: Activation, *, now: int) -> None:
     await _tell(rt, conn, act, agent=None, upstream=UPSTREAM_READY, now=now)
 

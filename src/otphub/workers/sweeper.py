@@ -29,8 +29,10 @@ async def run_sweeper(rt: Runtime) -> None:
             resolved = await lifecycle.sweep(rt)
             if resolved:
                 log.info("expired_activations", count=resolved)
-            # Purchases a crash left between their phases (the first sweep runs at start).
+            # Purchases a crash left between their phases (the first sweep runs at start),
+            # and whether remote providers exist (one added by the CLI counts from now on).
             await remote_purchase.recover(rt)
+            await remote_purchase.refresh_presence(rt)
             if time.monotonic() >= next_refresh:
                 await inventory.refresh_delivery_scores(rt)
                 next_refresh = time.monotonic() + inventory.SCORE_REFRESH_SECONDS
