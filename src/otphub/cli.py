@@ -29,6 +29,7 @@ from otphub.services import (
     provider_accounts,
     reports,
     suppliers,
+    upstream_stock,
 )
 from otphub.services import audit as audit_service
 from otphub.services.backup import backup_sqlite
@@ -659,7 +660,29 @@ _PROVIDER_HEADERS = (
     "unmatched",
     "kind",
     "health",
+    "balance_there",
 )
+
+
+# -- upstream providers (issue 9): OTPHub's balance there and the markup, added to the
+# provider list and show (a local provider or an agent has none).
+def _upstream_json(terms: upstream_stock.Terms | None) -> dict[str, object] | None:
+    if terms is None:
+        return None
+    return {
+        "balance": None if terms.remote_balance is None else _cash(terms.remote_balance),
+        "markup_percent": f"{terms.markup_bp // 100}.{terms.markup_bp % 100:02d}",
+        "markup": _cash(terms.markup_amount),
+    }
+
+
+def _upstream_line(terms: upstream_stock.Terms) -> str:
+    there = "not read yet" if terms.remote_balance is None else _cash(terms.remote_balance)
+    return (
+        f"balance there {there}; price = cost x (1 + "
+        f"{terms.markup_bp // 100}.{terms.markup_bp % 100:02d} %) + {_cash(terms.markup_amount)}, "
+        "rounded up"
+    )
 
 
 def _health(p: reports.ProviderRow) -> str:
@@ -690,23 +713,54 @@ def _provider_row(p: reports.ProviderRow) -> tuple[object, ...]:
     )
 
 
+def _balance_there(terms: upstream_stock.Terms | None) -> str:
+    if terms is None or terms.remote_balance is None:
+        return "-"
+    return _cash(terms.remote_balance)
+
+
 @provider_app.command("list")
 def provider_list(as_json: JsonOption = False) -> None:
     """Providers: payable, stock, finished and refunded activations, SMS without a code."""
-    found = run(reports.list_providers)
+
+    async def use_case(
+        rt: Runtime,
+    ) -> tuple[list[reports.ProviderRow], dict[int, upstream_stock.Terms]]:
+        return await reports.list_providers(rt), await upstream_stock.terms(rt)
+
+    found, upstream_terms = run(use_case)
     emit(
         as_json,
-        {"providers": [_provider_json(p) for p in found]},
-        _table(_PROVIDER_HEADERS, [_provider_row(p) for p in found]),
+        {
+            "providers": [
+                _provider_json(p) | {"upstream": _upstream_json(upstream_terms.get(p.id))}
+                for p in found
+            ]
+        },
+        _table(
+            _PROVIDER_HEADERS,
+            [(*_provider_row(p), _balance_there(upstream_terms.get(p.id))) for p in found],
+        ),
     )
 
 
 @provider_app.command("show")
 def provider_show(provider_id: int, as_json: JsonOption = False) -> None:
     """One provider, with its quality counters and keys."""
-    detail = run(lambda rt: reports.show_provider(rt, provider_id=provider_id))
+
+    async def use_case(
+        rt: Runtime,
+    ) -> tuple[reports.ProviderDetail, dict[int, upstream_stock.Terms]]:
+        found = await reports.show_provider(rt, provider_id=provider_id)
+        return found, await upstream_stock.terms(rt, provider_id=provider_id)
+
+    detail, upstream_terms = run(use_case)
     p = detail.provider
-    payload = _provider_json(p) | {"keys": [_key_json(k) for k in detail.keys]}
+    terms = upstream_terms.get(p.id)
+    payload = _provider_json(p) | {
+        "keys": [_key_json(k) for k in detail.keys],
+        "upstream": _upstream_json(terms),
+    }
     lines = [
         f"provider {p.id}: {p.name} ({'enabled' if p.enabled else 'disabled'}, "
         f"since {_when(p.created_at)})",
@@ -718,6 +772,7 @@ def provider_show(provider_id: int, as_json: JsonOption = False) -> None:
         f"SMS {p.sms_total}: without a recognisable code {p.sms_without_code}, "
         f"unmatched {p.sms_unmatched}",
         *([f"{p.kind} at {p.endpoint_url}: {_health(p)}"] if p.kind != "local" else []),
+        *([_upstream_line(terms)] if terms is not None else []),
         *(_key_line(k) for k in detail.keys),
     ]
     emit(as_json, payload, "\n".join(lines))

@@ -22,6 +22,8 @@ from otphub.workers.agent_poller import run_agent_poller
 from otphub.workers.outbox import run_outbox
 from otphub.workers.simulator import Simulator
 from otphub.workers.sweeper import run_sweeper
+from otphub.workers.upstream_follower import run_upstream_follower
+from otphub.workers.upstream_poller import run_upstream_poller
 
 DEMO_DB = Path("var/demo.db")
 
@@ -159,6 +161,14 @@ def run_demo(*, host: str, port: int) -> None:
 
     app = create_app(
         build_runtime(settings),
-        workers=(run_sweeper, run_agent_poller, run_outbox, simulator.run, announce),
+        workers=(
+            run_sweeper,
+            run_agent_poller,
+            run_outbox,
+            run_upstream_poller,
+            run_upstream_follower,
+            simulator.run,
+            announce,
+        ),
     )
     uvicorn.run(app, host=host, port=port, access_log=False, log_level="warning")

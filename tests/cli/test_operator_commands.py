@@ -736,6 +736,8 @@ def test_json_shapes(hub: Hub, url: str) -> None:
     provider_fields |= {"sms_without_code", "sms_unmatched", "created_at"}
     # Issue 9: how a remote provider is reached and its health.
     provider_fields |= {"kind", "endpoint", "up", "down_since", "last_error", "polled_at"}
+    # Issue 9: an upstream's balance there and markup (null for the other kinds).
+    provider_fields |= {"upstream"}
     customer_fields = {"id", "name", "balance", "held", "available", "rate_limit", "max_live"}
     customer_fields |= {"banned_until", "active_keys", "created_at"}
     key_fields = {"id", "hint", "created_at", "revoked_at"}

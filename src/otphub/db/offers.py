@@ -63,9 +63,12 @@ async def insert_offer(
 async def update_offer(
     conn: Conn, *, offer_id: int, price: int, payout: int, ttl: int | None
 ) -> None:
-    """New terms for an offer; whether it is enabled is left as it is."""
+    """New terms for an offer, set by the operator: an upstream's poller no longer prices
+    it (``auto_priced`` false). Whether it is enabled is left as it is."""
     await conn.execute(
-        update(offers).where(offers.c.id == offer_id).values(price=price, payout=payout, ttl=ttl)
+        update(offers)
+        .where(offers.c.id == offer_id)
+        .values(price=price, payout=payout, ttl=ttl, auto_priced=False)
     )
 
 

@@ -28,6 +28,8 @@ from otphub.services.runtime import Runtime
 from otphub.workers.agent_poller import run_agent_poller
 from otphub.workers.outbox import run_outbox
 from otphub.workers.sweeper import run_sweeper
+from otphub.workers.upstream_follower import run_upstream_follower
+from otphub.workers.upstream_poller import run_upstream_poller
 
 log = structlog.get_logger("otphub.app")
 
@@ -84,7 +86,13 @@ def create_app(
     rt: Runtime,
     *,
     manage_runtime: bool = True,
-    workers: tuple[Worker, ...] = (run_sweeper, run_agent_poller, run_outbox),
+    workers: tuple[Worker, ...] = (
+        run_sweeper,
+        run_agent_poller,
+        run_outbox,
+        run_upstream_poller,
+        run_upstream_follower,
+    ),
 ) -> Starlette:
     """``manage_runtime``: start the runtime (migrations, catalog) with the app and close it
     after; tests that share one runtime between several apps turn it off."""

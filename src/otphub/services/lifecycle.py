@@ -248,6 +248,19 @@ async def ingest_sms(
         return IngestResult(sms_id=stored, activation_id=live.id)
 
 
+async def end_by_provider(rt: Runtime, *, activation_id: int) -> Outcome | None:
+    """The provider ended a live activation on its side (an upstream cancelled or expired
+    it): resolved as expiry resolves it, finished with a code (captured), cancelled
+    without one (the customer's hold released). ``None`` when it had ended already.
+    What the lifecycle sends to the provider about it (setStatus 8 or 6 through the
+    outbox) finds it ended there, which the provider's client counts as delivered."""
+    async with rt.db.write() as conn:
+        act = await activations.get(conn, activation_id, for_update=True)
+        if act is None or act.state not in LIVE_STATES:
+            return None
+        return await _expire(rt, conn, act, rt.clock.now())
+
+
 async def _resolve_if_overdue(rt: Runtime, activation_id: int) -> bool:
     """One overdue activation, in its own transaction. Every transaction that resolves an
     activation locks the same rows in the same order (the activation, the wallet, the
