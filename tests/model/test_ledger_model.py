@@ -44,6 +44,10 @@ from tests import support
 
 CI = os.environ.get("CI") == "true"
 EXAMPLES = int(os.environ.get("OTPHUB_MODEL_EXAMPLES", "30"))
+# PostgreSQL runs the same rules three times slower (a database per example, over TCP): half
+# the examples there by default keeps the suite within its CI budget; the model's logic is
+# the same on both, and OTPHUB_MODEL_EXAMPLES sets both for a deeper run.
+PG_EXAMPLES = int(os.environ.get("OTPHUB_MODEL_EXAMPLES", "15"))
 STEPS = int(os.environ.get("OTPHUB_MODEL_STEPS", "30"))
 TTL = 1200
 EARLY = 120
@@ -451,7 +455,7 @@ def test_ledger_and_lifecycle_follow_the_model(
     run_state_machine_as_test(
         OnThisBackend,
         settings=settings(
-            max_examples=EXAMPLES,
+            max_examples=EXAMPLES if backend == "sqlite" else PG_EXAMPLES,
             stateful_step_count=STEPS,
             deadline=None,
             suppress_health_check=list(HealthCheck),

@@ -19,6 +19,15 @@ from tests.upstream.conftest import register
 from tests.upstream.fake import FakeUpstream, held_open, never
 
 
+@pytest.fixture
+def backend() -> str:
+    """These tests are about the exchange with the upstream (every answer word, every way it
+    fails), which no database changes; they run on SQLite only. What the client stores (the
+    balance there, the numbers it gives back through the outbox) is tested on both databases
+    by test_reselling.py, test_poller.py and test_against_otphub.py."""
+    return "sqlite"
+
+
 def request(**changes: Any) -> NumberRequest:
     values: dict[str, Any] = {
         "purchase_id": 1,
