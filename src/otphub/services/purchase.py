@@ -17,7 +17,6 @@ from dataclasses import dataclass
 from otphub import metrics
 from otphub.db import activations, inventory, ledger
 from otphub.domain import errors
-from otphub.domain.activation import State
 from otphub.domain.numbers import parse_whole
 from otphub.domain.phones import parse_phone_exceptions
 from otphub.services import lifecycle, prices, remote_purchase
@@ -102,31 +101,19 @@ async def buy_number(rt: Runtime, *, customer: Customer, request: PurchaseReques
     cap = customer.max_live if customer.max_live is not None else rt.settings.max_live_activations
     # Overdue activations give their money and their cap slot back before a new purchase.
     await lifecycle.resolve_overdue_of(rt, customer=customer)
+    wanted = remote_purchase.Wanted(
+        service=request.service,
+        country_id=country_id,
+        offer_filter=offer_filter,
+        number_filter=number_filter,
+        max_price=max_price,
+        order_id=request.order_id,
+        ref=request.ref,
+        cap=cap,
+    )
     if rt.remote_supply:
         # Issue 9: remote providers may supply; their purchases run in durable phases.
-        bought = await remote_purchase.buy(
-            rt,
-            customer=customer,
-            wanted=remote_purchase.Wanted(
-                service=request.service,
-                country_id=country_id,
-                offer_filter=offer_filter,
-                number_filter=number_filter,
-                max_price=max_price,
-                order_id=request.order_id,
-                ref=request.ref,
-                cap=cap,
-            ),
-        )
-        return Purchase(
-            activation_id=bought.activation_id,
-            phone=bought.phone,
-            price=bought.price,
-            country_id=country_id,
-            operator=bought.operator,
-            created_at=bought.created_at,
-            expires_at=bought.expires_at,
-        )
+        return _purchase(await remote_purchase.buy(rt, customer=customer, wanted=wanted), wanted)
 
     async with rt.db.write() as conn:
         now = rt.clock.now()
@@ -146,48 +133,23 @@ async def buy_number(rt: Runtime, *, customer: Customer, request: PurchaseReques
                 raise errors.WrongMaxPrice(rt.money.format(candidates[0].price))
             candidates = affordable
         for offer in candidates:
-            number = await inventory.claim_number(
-                conn, offer=offer, offer_filter=offer_filter, wanted=number_filter
-            )
-            if number is not None:
+            # None: another buyer took this offer's last number; the next offer is tried.
+            bought = await remote_purchase.sell_local(rt, conn, customer, wanted, offer, now)
+            if bought is not None:
                 break
         else:
             raise errors.NoNumbers()
-        expires_at = now + (offer.ttl or rt.settings.activation_ttl)
-        activation_id = await activations.insert_activation(
-            conn,
-            customer_id=customer.id,
-            provider_id=offer.provider_id,
-            number_id=number.id,
-            service=request.service,
-            country_id=country_id,
-            operator=number.operator,
-            phone=number.phone,
-            price=offer.price,
-            payout=offer.payout,
-            state=State.WAITING.value,
-            created_at=now,
-            expires_at=expires_at,
-            order_id=request.order_id,
-            ref=request.ref,
-        )
-        hold = await ledger.place_hold(
-            conn,
-            system=rt.accounts(),
-            account_id=customer.account_id,
-            amount=offer.price,
-            activation_id=activation_id,
-            now=now,
-        )
-        if hold is None:
-            raise errors.NoBalance()
     metrics.PURCHASES.inc()
+    return _purchase(bought, wanted)
+
+
+def _purchase(bought: remote_purchase.Bought, wanted: remote_purchase.Wanted) -> Purchase:
     return Purchase(
-        activation_id=activation_id,
-        phone=number.phone,
-        price=offer.price,
-        country_id=country_id,
-        operator=number.operator,
-        created_at=now,
-        expires_at=expires_at,
+        activation_id=bought.activation_id,
+        phone=bought.phone,
+        price=bought.price,
+        country_id=wanted.country_id,
+        operator=bought.operator,
+        created_at=bought.created_at,
+        expires_at=bought.expires_at,
     )

@@ -162,7 +162,7 @@ async def buy(rt: Runtime, *, customer: Customer, wanted: Wanted) -> Bought:
         while candidates and candidates[0].local is not None:
             offer = candidates.pop(0).local
             assert offer is not None
-            bought = await _sell_local(rt, conn, customer, wanted, offer, now)
+            bought = await sell_local(rt, conn, customer, wanted, offer, now)
             if bought is not None:
                 metrics.PURCHASES.inc()
                 return bought
@@ -185,10 +185,10 @@ async def _buy_local(
     async with rt.db.write() as conn:
         now = rt.clock.now()
         await _checks(conn, customer, wanted)
-        return await _sell_local(rt, conn, customer, wanted, offer, now)
+        return await sell_local(rt, conn, customer, wanted, offer, now)
 
 
-async def _sell_local(
+async def sell_local(
     rt: Runtime,
     conn: Conn,
     customer: Customer,
@@ -196,7 +196,8 @@ async def _sell_local(
     offer: inventory.Offer,
     now: int,
 ) -> Bought | None:
-    """Claim a number of a local offer, the activation and its hold (as purchase.py);
+    """Claim a number of a local offer, the activation and its hold (the local sale of
+    purchase.py and of a purchase beside remote providers);
     ``None`` when another buyer took the offer's last number."""
     number = await inventory.claim_number(
         conn, offer=offer, offer_filter=wanted.offer_filter, wanted=wanted.number_filter
