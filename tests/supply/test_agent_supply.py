@@ -518,3 +518,39 @@ def test_a_purchase_passes_a_full_agent_over_before_holding_money(
     # The full agent was passed over: no pending purchase, no hold placed and released.
     assert purchases(hub) == []
     assert balance(hub, key) == "ACCESS_BALANCE:9.50"
+
+
+def test_a_backlog_of_one_agent_does_not_hold_back_another_agents_messages(
+    hub: Hub, agent: FakeAgent
+) -> None:
+    from otphub.db import outbox as db_outbox
+    from otphub.services import agents
+    from otphub.services.remote_supply import AGENT_FINISH
+    from tests.supply.fake_agent import FakeAgent as Fake
+
+    slow = connect(hub, agent, name="slow")
+    other_agent = Fake().start()
+    try:
+        other = connect(hub, other_agent, name="other")
+
+        async def enqueue() -> None:
+            async with hub.rt.db.write() as conn:
+                for n, seller in [*((i, slow) for i in range(30)), (99, other)]:
+                    await db_outbox.enqueue(
+                        conn,
+                        is_sqlite=hub.rt.db.is_sqlite,
+                        kind=AGENT_FINISH,
+                        dedupe_key=f"test:{seller.id}:{n}",
+                        payload={"activationId": n + 1, "status": 4},
+                        now=hub.clock.now(),
+                        provider_id=seller.id,
+                    )
+
+        hub.call(enqueue())
+        # One round: the other agent's message goes out, and only as many of the slow
+        # agent's backlog as it may have calls in flight (they would only queue there).
+        assert deliver(hub) == agents.MAX_IN_FLIGHT + 1
+        assert [r["activationId"] for r in other_agent.of("FINISH_ACTIVATION")] == [100]
+        assert len(agent.of("FINISH_ACTIVATION")) == agents.MAX_IN_FLIGHT
+    finally:
+        other_agent.stop()

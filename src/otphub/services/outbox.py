@@ -15,7 +15,7 @@ import structlog
 from otphub import metrics
 from otphub.db import outbox
 from otphub.domain.supply import SupplierFailure
-from otphub.services import remote_supply, suppliers
+from otphub.services import agents, remote_supply, suppliers
 from otphub.services.runtime import Runtime
 
 log = structlog.get_logger("otphub.outbox")
@@ -24,6 +24,8 @@ FIRST_RETRY = 5
 MAX_RETRY = 600
 WARN_AFTER = 5  # attempts: from then on each failure is logged at warning
 BATCH = 50
+# As many messages of one provider per round as it may have calls in flight per process.
+PER_PROVIDER = agents.MAX_IN_FLIGHT
 KINDS = (remote_supply.AGENT_FINISH, remote_supply.UPSTREAM_STATUS)
 
 
@@ -83,7 +85,20 @@ async def _deliver_one(rt: Runtime, message: outbox.Message) -> bool:
 async def deliver_due(rt: Runtime, *, limit: int = BATCH) -> int:
     """Try every due message once (side by side); returns how many were tried."""
     async with rt.db.read() as conn:
-        messages = await outbox.due(conn, now=rt.clock.now(), limit=limit, kinds=KINDS)
+        # A few rounds' worth, so that other providers' messages are found behind a backlog
+        # of one provider's.
+        due = await outbox.due(conn, now=rt.clock.now(), limit=4 * limit, kinds=KINDS)
+    # At most PER_PROVIDER messages of one provider per round: they all run side by side,
+    # so a round lasts one call's deadline at worst. More of one slow provider would queue
+    # on its in-flight limit and hold every other provider's messages back for several.
+    taken: dict[int | None, int] = {}
+    messages = []
+    for message in due:
+        if len(messages) == limit:
+            break
+        if taken.get(message.provider_id, 0) < PER_PROVIDER:
+            taken[message.provider_id] = taken.get(message.provider_id, 0) + 1
+            messages.append(message)
     if messages:
         await asyncio.gather(*(_deliver_one(rt, m) for m in messages))
     return len(messages)
