@@ -92,7 +92,7 @@ async def deliver_due(rt: Runtime, *, limit: int = BATCH) -> int:
     # so a round lasts one call's deadline at worst. More of one slow provider would queue
     # on its in-flight limit and hold every other provider's messages back for several.
     taken: dict[int | None, int] = {}
-    messages = []
+    messages: list[outbox.Message] = []
     for message in due:
         if len(messages) == limit:
             break
