@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import os
 import secrets
+from decimal import Decimal
 from pathlib import Path
 from typing import Literal
 
@@ -92,6 +93,13 @@ class Settings(BaseSettings):
     # Cancels after which a number is retired for that service (a customer never gets back a
     # number they cancelled for the same service). 0 = never retired.
     max_cancels: int = Field(default=4, ge=0)
+    # -- codes without polling, referrals (README "Codes without polling", "Referrals")
+    # Allow webhook URLs that resolve to private, loopback or link-local addresses (tests,
+    # closed networks). Off: such URLs are refused at registration and at each delivery.
+    webhook_allow_private: bool = False
+    # Percent of the operator's margin on a captured activation paid to the referrer named
+    # by its ``ref`` (0 = off). A Decimal: money is never computed in floats.
+    referral_share: Decimal = Field(default=Decimal(0), ge=0, le=100)
 
     @field_validator("currency")
     @classmethod

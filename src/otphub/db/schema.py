@@ -87,8 +87,9 @@ accounts = Table(
 # clawback and adjustment kinds).
 JOURNAL_KINDS_CHECK = (
     "kind IN ('topup', 'withdraw', 'hold', 'capture', 'release', 'share', 'payout', "
-    "'refund', 'clawback', 'adjustment')"
+    "'refund', 'clawback', 'adjustment', 'referral')"
 )
+DIALECTS_CHECK = "dialect IN ('sms-activate', 'grizzly', 'herosms')"
 JOURNAL_RESOLUTION_CHECK = "(kind IN ('capture', 'release', 'refund')) = (resolves_id IS NOT NULL)"
 
 # The append-only double-entry journal. Triggers (see the migration) refuse UPDATE and DELETE.
@@ -128,6 +129,13 @@ customers = Table(
     # overrides OTPHUB_RATE_LIMIT (requests per second per key); 0 = no limit
     Column("rate_limit", Integer, nullable=True),
     Column("created_at", BigInteger, nullable=False),
+    # The shapes of the customer API this customer's client expects (customer-api.md,
+    # "Dialects"): only a few answers differ.
+    Column("dialect", String(16), nullable=False, server_default=text("'sms-activate'")),
+    # What others pass as ``ref`` on getNumber to name this customer as their referrer.
+    Column("referral_code", String(32), nullable=True),
+    CheckConstraint(DIALECTS_CHECK, name="dialect"),
+    Index("uq_customers_referral_code", "referral_code", unique=True),
 )
 
 providers = Table(
@@ -404,6 +412,8 @@ outbox = Table(
     Column("attempts", Integer, nullable=False, server_default=text("0")),
     Column("last_error", String(200), nullable=True),
     Column("delivered_at", BigInteger, nullable=True),
+    # Set when a message with a bounded number of attempts (webhooks: 8) got none through.
+    Column("failed_at", BigInteger, nullable=True),
     Index(
         "ix_outbox_due",
         "next_attempt_at",
@@ -430,4 +440,45 @@ country_aliases = Table(
     metadata,
     Column("name", String(64), primary_key=True),
     Column("country_id", Integer, ForeignKey("countries.id"), nullable=False),
+)
+
+# A customer's webhook URLs (at most 3 live ones). The secret signs each delivery, so it is
+# kept sealed (domain/sealing.py) rather than hashed; a removed URL keeps its row for the
+# outbox messages that name it.
+webhooks = Table(
+    "webhooks",
+    metadata,
+    Column("id", Id, primary_key=True),
+    Column("customer_id", Id, ForeignKey("customers.id"), nullable=False),
+    Column("url", Text, nullable=False),
+    Column("sealed_secret", Text, nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+    Column("removed_at", BigInteger, nullable=True),
+    Index("ix_webhooks_customer", "customer_id"),
+)
+
+# API v1's Idempotency-Key on purchases: the first answer to (customer, key), kept 24 hours;
+# the same key with another body is refused.
+idempotency_keys = Table(
+    "idempotency_keys",
+    metadata,
+    Column("customer_id", Id, ForeignKey("customers.id"), primary_key=True),
+    Column("key", String(255), primary_key=True),
+    Column("request_hash", String(64), nullable=False),
+    Column("status_code", Integer, nullable=True),  # None: the purchase is in progress
+    Column("response", Text, nullable=True),
+    Column("activation_id", Id, nullable=True),
+    Column("created_at", BigInteger, nullable=False),
+    Index("ix_idempotency_keys_created", "created_at"),
+)
+
+# On SQLite, what tells the other processes of the machine that an activation changed
+# (PostgreSQL uses NOTIFY instead): each process reads the rows past the last id it saw.
+# Written in the transaction of the change; old rows are pruned.
+activation_changes = Table(
+    "activation_changes",
+    metadata,
+    Column("id", Id, primary_key=True),
+    Column("activation_id", Id, nullable=False),
+    Column("created_at", BigInteger, nullable=False),
 )
