@@ -125,7 +125,7 @@ def test_an_sms_for_no_live_activation_sends_nothing(hub: Hub, receiver: Receive
 
 
 def test_a_failing_receiver_gets_it_on_retry(hub: Hub, receiver: Receiver) -> None:
-    seller, customer_id, key, activation_id, phone = bought(hub)
+    seller, customer_id, _key, _activation_id, phone = bought(hub)
     created = add(hub, customer_id, receiver.url())
     receiver.answer("hook", 500)
     push(hub, seller, phone, "code 4711", sms_id=1)
@@ -154,7 +154,7 @@ def test_a_failing_receiver_gets_it_on_retry(hub: Hub, receiver: Receiver) -> No
 
 @pytest.mark.parametrize("status", [500, 302, 404])
 def test_only_2xx_delivers(hub: Hub, receiver: Receiver, status: int) -> None:
-    seller, customer_id, key, activation_id, phone = bought(hub)
+    seller, customer_id, _key, _activation_id, phone = bought(hub)
     add(hub, customer_id, receiver.url())
     receiver.answer("hook", status)
     push(hub, seller, phone, "code 4711", sms_id=1)
@@ -194,10 +194,8 @@ def test_delivery_survives_a_restart(hub: Hub, receiver: Receiver) -> None:
     assert all(m["delivered_at"] is not None for m in messages(hub))
 
 
-def test_a_crash_during_an_attempt_is_retried_after_the_claim(
-    hub: Hub, receiver: Receiver
-) -> None:
-    seller, customer_id, key, activation_id, phone = bought(hub)
+def test_a_crash_during_an_attempt_is_retried_after_the_claim(hub: Hub, receiver: Receiver) -> None:
+    seller, customer_id, _key, _activation_id, phone = bought(hub)
     add(hub, customer_id, receiver.url())
     push(hub, seller, phone, "code 1111", sms_id=1)
 
@@ -223,7 +221,7 @@ def test_a_crash_during_an_attempt_is_retried_after_the_claim(
 
 
 def test_eight_failures_give_it_up(hub: Hub, receiver: Receiver) -> None:
-    seller, customer_id, key, activation_id, phone = bought(hub)
+    seller, customer_id, _key, _activation_id, phone = bought(hub)
     add(hub, customer_id, receiver.url())
     receiver.answer("hook", *[503] * 20)
     push(hub, seller, phone, "code 1111", sms_id=1)
@@ -289,7 +287,7 @@ def test_a_removed_webhook_gets_nothing(hub: Hub, receiver: Receiver) -> None:
 
 
 def test_private_addresses_are_refused_at_delivery_too(hub: Hub, receiver: Receiver) -> None:
-    seller, customer_id, key, activation_id, phone = bought(hub)
+    seller, customer_id, _key, _activation_id, phone = bought(hub)
     add(hub, customer_id, receiver.url())  # allowed when registered
     push(hub, seller, phone, "code 1111", sms_id=1)
     allowed = hub.rt.settings
@@ -319,7 +317,7 @@ def test_the_request_goes_to_the_address_checked(
         return ["127.0.0.1"] if target.host == "hooks.example.test" else []
 
     monkeypatch.setattr(webhooks, "resolve", resolve)
-    seller, customer_id, key, activation_id, phone = bought(hub)
+    seller, customer_id, _key, _activation_id, phone = bought(hub)
     created = add(hub, customer_id, f"http://hooks.example.test:{receiver.port}/named?x=1")
     push(hub, seller, phone, "code 1111", sms_id=1)
     assert deliver(hub) == 1
@@ -334,7 +332,7 @@ def test_localhost_is_delivered_when_private_addresses_are_allowed(
 ) -> None:
     # localhost may resolve to ::1 first, where the receiver does not listen: the next
     # address checked is tried.
-    seller, customer_id, key, activation_id, phone = bought(hub)
+    seller, customer_id, _key, _activation_id, phone = bought(hub)
     add(hub, customer_id, f"http://localhost:{receiver.port}/hook")
     push(hub, seller, phone, "code 1111", sms_id=1)
     assert deliver(hub) == 1
@@ -344,7 +342,7 @@ def test_localhost_is_delivered_when_private_addresses_are_allowed(
 
 
 def test_one_urls_backlog_holds_no_other_back(hub: Hub, receiver: Receiver) -> None:
-    seller, customer_id, key, activation_id, phone = bought(hub)
+    seller, customer_id, _key, _activation_id, phone = bought(hub)
     add(hub, customer_id, receiver.url("busy"))
     for sms_id in range(1, 13):
         push(hub, seller, phone, f"code {sms_id:04d}", sms_id=sms_id)
@@ -361,7 +359,7 @@ def test_one_urls_backlog_holds_no_other_back(hub: Hub, receiver: Receiver) -> N
 
 
 def test_the_worker_delivers(hub: Hub, receiver: Receiver) -> None:
-    seller, customer_id, key, activation_id, phone = bought(hub)
+    seller, customer_id, _key, _activation_id, phone = bought(hub)
     add(hub, customer_id, receiver.url())
 
     async def start() -> asyncio.Task[None]:

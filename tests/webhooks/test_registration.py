@@ -137,3 +137,16 @@ def test_unknown_customer(hub: Hub) -> None:
         hub.call(webhooks.list_of(hub.rt, customer_id=999))
     with pytest.raises(errors.NotFound):
         hub.call(webhooks.remove(hub.rt, webhook_id=999))
+
+
+def test_list_without_deliveries(hub: Hub) -> None:
+    customer_id, _ = hub.customer_id()
+    created = add(hub, customer_id, "http://127.0.0.1:9/a")
+    [info] = hub.call(webhooks.list_of(hub.rt, customer_id=customer_id, with_deliveries=False))
+    assert (info.id, info.url, info.last_attempt_at, info.last_error) == (
+        created.id,
+        "http://127.0.0.1:9/a",
+        None,
+        None,
+    )
+    assert info.created_at == hub.clock.now()

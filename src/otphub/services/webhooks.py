@@ -6,8 +6,10 @@ the SMS (``services/webhook_delivery.py`` sends them)."""
 from __future__ import annotations
 
 import asyncio
+import functools
 import secrets
 import socket
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 from otphub.db import customers, outbox
@@ -45,14 +47,37 @@ class UnsafeTarget(errors.InvalidInput):
     """A URL whose host resolves to an address deliveries may not reach, or not at all."""
 
 
+_RESOLVER_THREADS = 8
+_resolvers: list[ThreadPoolExecutor] = []
+
+
+def _resolver() -> ThreadPoolExecutor:
+    # Threads of their own for the system resolver: a receiver's name server that never
+    # answers keeps a thread busy well past our timeout, and must not take the threads
+    # that SQLite's checkpoints and long reads run in (the loop's default executor). When
+    # all of these are busy, lookups queue here and time out as failed attempts.
+    if not _resolvers:
+        _resolvers.append(
+            ThreadPoolExecutor(max_workers=_RESOLVER_THREADS, thread_name_prefix="webhook-dns")
+        )
+    return _resolvers[0]
+
+
 async def resolve(target: rules.Target) -> list[str]:
     """Every address the URL's host resolves to (a literal address is itself), within
     ``RESOLVE_TIMEOUT``; raises ``UnsafeTarget`` when it does not resolve."""
     loop = asyncio.get_running_loop()
     try:
         async with asyncio.timeout(RESOLVE_TIMEOUT):
-            found = await loop.getaddrinfo(
-                target.host, target.port, type=socket.SOCK_STREAM, proto=socket.IPPROTO_TCP
+            found = await loop.run_in_executor(
+                _resolver(),
+                functools.partial(
+                    socket.getaddrinfo,
+                    target.host,
+                    target.port,
+                    type=socket.SOCK_STREAM,
+                    proto=socket.IPPROTO_TCP,
+                ),
             )
     except TimeoutError:
         raise UnsafeTarget(f"the host {target.host} did not resolve within 5 s") from None
@@ -121,15 +146,20 @@ def _last_attempt(latest: stored.LatestDelivery) -> int | None:
     return latest.next_attempt_at - rules.wait_before(latest.message_id, latest.attempts + 1)
 
 
-async def list_of(rt: Runtime, *, customer_id: int) -> list[WebhookInfo]:
+async def list_of(
+    rt: Runtime, *, customer_id: int, with_deliveries: bool = True
+) -> list[WebhookInfo]:
     """A customer's live webhooks (not removed), oldest first; ``NotFound`` for no such
-    customer."""
+    customer. ``with_deliveries=False`` leaves ``last_attempt_at`` and ``last_error`` out
+    (``None``): finding a webhook's latest message reads the outbox by a key prefix, which
+    no index serves on PostgreSQL (a collation other than C), so a caller that shows no
+    deliveries (API v1's list) skips it."""
     async with rt.db.read() as conn:
         if not await customers.exists(conn, customer_id):
             raise errors.NotFound(f"no customer {customer_id}")
         found: list[WebhookInfo] = []
         for row in await stored.live_of(conn, customer_id):
-            latest = await stored.latest_delivery(conn, row.id)
+            latest = await stored.latest_delivery(conn, row.id) if with_deliveries else None
             found.append(
                 WebhookInfo(
                     id=row.id,
