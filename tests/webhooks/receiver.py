@@ -37,7 +37,8 @@ def verify(secret: str, header: str, body: bytes) -> int:
 
 
 class Receiver:
-    def __init__(self) -> None:
+    def __init__(self, *, certfile: str | None = None, keyfile: str | None = None) -> None:
+        """``certfile``/``keyfile``: serve https with that certificate."""
         self.requests: list[Received] = []
         self.statuses: dict[str, list[int]] = {}
         self.received = threading.Condition()
@@ -46,10 +47,17 @@ class Receiver:
         self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         self.sock.bind(("127.0.0.1", 0))
         self.port = self.sock.getsockname()[1]
-        self.base = f"http://127.0.0.1:{self.port}"
+        self.base = f"{'https' if certfile else 'http'}://127.0.0.1:{self.port}"
         app = Starlette(routes=[Route("/{path:path}", self._handle, methods=["POST", "GET"])])
         self.server = uvicorn.Server(
-            uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off")
+            uvicorn.Config(
+                app,
+                log_level="warning",
+                access_log=False,
+                lifespan="off",
+                ssl_certfile=certfile,
+                ssl_keyfile=keyfile,
+            )
         )
         self.thread = threading.Thread(target=self._run, name="webhook-receiver", daemon=True)
 
