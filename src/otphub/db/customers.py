@@ -9,13 +9,45 @@ from otphub.db.engine import Conn, Database
 from otphub.db.schema import accounts, customers
 
 
-async def insert_customer(conn: Conn, *, name: str, account_id: int, now: int) -> int:
+async def insert_customer(
+    conn: Conn,
+    *,
+    name: str,
+    account_id: int,
+    now: int,
+    dialect: str = "sms-activate",
+    referral_code: str | None = None,
+) -> int:
     result = await conn.execute(
         insert(customers)
-        .values(name=name, account_id=account_id, created_at=now)
+        .values(
+            name=name,
+            account_id=account_id,
+            created_at=now,
+            dialect=dialect,
+            referral_code=referral_code,
+        )
         .returning(customers.c.id)
     )
     return int(result.scalar_one())
+
+
+async def set_dialect(conn: Conn, customer_id: int, dialect: str) -> bool:
+    """Whether there was such a customer."""
+    result = await conn.execute(
+        update(customers).where(customers.c.id == customer_id).values(dialect=dialect)
+    )
+    return result.rowcount > 0
+
+
+async def by_referral_code(conn: Conn, code: str) -> tuple[int, int] | None:
+    """(customer id, wallet account id) of the customer whose referral code this is."""
+    row = (
+        await conn.execute(
+            select(customers.c.id, customers.c.account_id).where(customers.c.referral_code == code)
+        )
+    ).first()
+    return None if row is None else (int(row[0]), int(row[1]))
 
 
 async def exists(conn: Conn, customer_id: int) -> bool:
