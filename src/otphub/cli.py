@@ -1310,12 +1310,14 @@ def activation_refund(
             "provider": done.provider_id,
             "refunded": _cash(done.amount),
             "from_provider": _cash(done.clawed_back),
+            "from_referrer": _cash(done.from_referrer),
             "from_margin": _cash(done.margin),
             "reason": done.reason,
         },
         f"activation {done.activation_id} refunded: {_cash(done.amount)} back to customer "
         f"{done.customer_id} ({_cash(done.clawed_back)} from provider {done.provider_id}, "
-        f"{_cash(done.margin)} from the margin)",
+        + (f"{_cash(done.from_referrer)} from the referrer, " if done.from_referrer else "")
+        + f"{_cash(done.margin)} from the margin)",
         err=True,
     )
 

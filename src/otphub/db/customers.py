@@ -6,7 +6,7 @@ from sqlalchemy import bindparam, insert, select, update
 
 from otphub.db.activations import HAS_OVERDUE
 from otphub.db.engine import Conn, Database
-from otphub.db.schema import accounts, customers
+from otphub.db.schema import accounts, activations, customers
 
 
 async def insert_customer(
@@ -40,14 +40,19 @@ async def set_dialect(conn: Conn, customer_id: int, dialect: str) -> bool:
     return result.rowcount > 0
 
 
-async def by_referral_code(conn: Conn, code: str) -> tuple[int, int] | None:
-    """(customer id, wallet account id) of the customer whose referral code this is."""
+async def referrer_wallet(conn: Conn, activation_id: int) -> int | None:
+    """The wallet of the customer whose referral code the activation's ``ref`` is; ``None``
+    when it names nobody, or the buyer themselves (nobody refers themselves)."""
+    referrer = customers.alias("referrer")
     row = (
         await conn.execute(
-            select(customers.c.id, customers.c.account_id).where(customers.c.referral_code == code)
+            select(referrer.c.account_id)
+            .select_from(activations)
+            .join(referrer, referrer.c.referral_code == activations.c.ref)
+            .where(activations.c.id == activation_id, referrer.c.id != activations.c.customer_id)
         )
     ).first()
-    return None if row is None else (int(row[0]), int(row[1]))
+    return None if row is None else int(row[0])
 
 
 async def exists(conn: Conn, customer_id: int) -> bool:
