@@ -5,14 +5,17 @@ the ledger after every test."""
 
 from __future__ import annotations
 
+import asyncio
 from decimal import Decimal
 from typing import Any
 
 import pytest
 from sqlalchemy import func, insert, select, update
 
-from otphub.db.schema import accounts, customers, journal
-from otphub.services import disputes, reports
+from otphub.db.schema import accounts as account_rows
+from otphub.db.schema import customers, journal
+from otphub.domain import errors
+from otphub.services import accounts, disputes, purchase, reports
 from tests.support import Hub, Seller
 
 SHARE = {"referral_share": Decimal("12.5")}
@@ -224,9 +227,9 @@ def test_the_audit_names_a_wrong_referral(hub: Hub, to_buyer: bool, amount: int,
                 )
             )
             await conn.execute(
-                update(accounts)
-                .where(accounts.c.id == target)
-                .values(balance=accounts.c.balance + amount)
+                update(account_rows)
+                .where(account_rows.c.id == target)
+                .values(balance=account_rows.c.balance + amount)
             )
 
     hub.call(forge())
@@ -253,3 +256,34 @@ def test_referral_rows_count_in_the_conservation_totals(hub: Hub) -> None:
     assert hub.call(count()) == 1
     assert (totals["wallets"], totals["payables"], totals["revenue"]) == (900 + 7, 40, 53)
     assert sum(totals[k] for k in ("wallets", "payables", "revenue", "external")) == 0
+
+
+@pytest.mark.parametrize("hub_settings", [SHARE])
+def test_a_refund_racing_the_referrers_purchases_never_overdraws_the_wallet(hub: Hub) -> None:
+    seller = hub.stocked(count=1, price="1.00", payout="0.40")
+    hub.offer(seller, service="wa", price="0.02", payout="0.01")
+    hub.numbers(seller, [str(79110000001 + i) for i in range(5)])
+    referrer, referrer_key = hub.customer_id("0.00", name="referrer")
+    _, key = hub.customer_id("10.00")
+    activation_id = finished(hub, seller, key, ref=code_of(hub, referrer))
+    assert wallet(hub, referrer_key) == "ACCESS_BALANCE:0.07"
+
+    async def race() -> tuple[Any, ...]:
+        spender = await accounts.authenticate_customer(hub.rt, referrer_key)
+        buys = [
+            purchase.buy_number(
+                hub.rt, customer=spender, request=purchase.PurchaseRequest(service="wa")
+            )
+            for _ in range(5)
+        ]
+        refund = disputes.refund_activation(hub.rt, activation_id=activation_id, reason="x")
+        return tuple(await asyncio.gather(refund, *buys, return_exceptions=True))
+
+    done, *buys = hub.call(race())
+    assert isinstance(done, disputes.Refund), done
+    bought = [b for b in buys if isinstance(b, purchase.Purchase)]
+    assert all(isinstance(b, errors.NoBalance) for b in buys if b not in bought), buys
+    # The take-back took all that was available at its moment, and no purchase came after
+    # it: the 0.07 went to holds of 0.02 and back to revenue, nothing left over.
+    assert done.from_referrer == 7 - 2 * len(bought)
+    assert wallet(hub, referrer_key) == "ACCESS_BALANCE:0.00"
