@@ -321,7 +321,7 @@ def test_event_stream_new_connection_sends_every_sms_first_and_resumes_with_last
 
     # Resumed after the first SMS: only the second one and the state.
     resumed = Stream(
-        hub, events_path(activation_id), {**bearer(key), "Last-Event-ID": first_sms.id or ""}
+        hub.url, events_path(activation_id), {**bearer(key), "Last-Event-ID": first_sms.id or ""}
     )
     try:
         got = [resumed.next() for _ in range(2)]
@@ -335,7 +335,7 @@ def test_event_stream_new_connection_sends_every_sms_first_and_resumes_with_last
 
     # Resumed after everything: nothing until the next change, then only that change.
     caught_up = Stream(
-        hub, events_path(activation_id), {**bearer(key), "Last-Event-ID": state.id or ""}
+        hub.url, events_path(activation_id), {**bearer(key), "Last-Event-ID": state.id or ""}
     )
     try:
         assert caught_up.quiet(0.5)
