@@ -84,9 +84,9 @@ async def release(conn: Conn, *, customer_id: int, key: str, created_at: int) ->
     )
 
 
-async def purge(conn: Conn, *, older_than: int) -> int:
-    """Delete every key claimed before ``older_than``; how many."""
+async def purge(conn: Conn, *, claimed_by: int) -> int:
+    """Delete every key claimed at or before ``claimed_by``; how many."""
     result = await conn.execute(
-        delete(idempotency_keys).where(idempotency_keys.c.created_at < older_than)
+        delete(idempotency_keys).where(idempotency_keys.c.created_at <= claimed_by)
     )
     return int(result.rowcount)

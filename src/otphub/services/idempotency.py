@@ -182,6 +182,6 @@ async def _release(rt: Runtime, customer: Customer, claim: _Claim) -> None:
 
 
 async def purge(rt: Runtime) -> int:
-    """Forget the keys older than ``KEEP_SECONDS`` (the sweeper, once a minute)."""
+    """Forget the keys ``KEEP_SECONDS`` old (the sweeper, once a minute); how many."""
     async with rt.db.write() as conn:
-        return await keys.purge(conn, older_than=rt.clock.now() - KEEP_SECONDS)
+        return await keys.purge(conn, claimed_by=rt.clock.now() - KEEP_SECONDS)
