@@ -7,7 +7,8 @@ from typing import Any
 import httpx
 import pytest
 
-from otphub.services import accounts
+from otphub.domain import errors
+from otphub.services import accounts, lifecycle
 from tests.support import Hub
 
 V1 = "/api/v1"
@@ -288,3 +289,18 @@ def test_unknown_paths_and_methods_answer_json(hub: Hub) -> None:
     key = hub.customer()
     refused(get(hub, key, "/nothing-here"), 404, "NOT_FOUND")
     refused(hub.http.delete(V1 + "/balance", headers=bearer(key)), 405, "METHOD_NOT_ALLOWED")
+
+
+def test_an_unexpected_failure_is_error_sql_without_a_trace(
+    hub: Hub, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    key = hub.customer()
+
+    async def broken(*_args: Any, **_kwargs: Any) -> int:
+        raise RuntimeError("SELECT secret FROM somewhere")
+
+    monkeypatch.setattr(lifecycle, "available_balance", broken)
+    response = get(hub, key, "/balance")
+    body = refused(response, 500, "ERROR_SQL")
+    assert "SELECT" not in response.text and "Traceback" not in response.text
+    assert body == {"error": "ERROR_SQL", "message": errors.explain("ERROR_SQL")}

@@ -74,7 +74,7 @@ def test_the_same_key_with_another_body_is_a_conflict(hub: Hub) -> None:
 def test_a_malformed_key_is_bad_request(hub: Hub, idem: bytes) -> None:
     hub.stocked(count=1)
     key = hub.customer()
-    headers = {"Authorization": f"Bearer {key}".encode(), "Idempotency-Key": idem}
+    headers = {b"Authorization": f"Bearer {key}".encode(), b"Idempotency-Key": idem}
     response = hub.http.post(V1 + "/activations", headers=headers, json={"service": "tg"})
     assert response.status_code == 400, response.text
     assert response.json()["error"] == "BAD_REQUEST"

@@ -19,9 +19,9 @@ from starlette.routing import BaseRoute, Mount, Route
 
 from otphub import metrics
 from otphub.http import agent, customer_api
+from otphub.http.answers import text
 from otphub.http.api_v1 import PREFIX as API_V1
 from otphub.http.api_v1 import create_api
-from otphub.http.answers import text
 from otphub.http.body_timeout import BodyTimeout
 from otphub.http.limits import BodyLimit, Limiter, retry_after
 from otphub.http.shortcut import Shortcut

@@ -178,7 +178,9 @@ async def _answered(
 
 async def _release(rt: Runtime, customer: Customer, claim: _Claim) -> None:
     async with rt.db.write() as conn:
-        await keys.release(conn, customer_id=customer.id, key=claim.key, created_at=claim.created_at)
+        await keys.release(
+            conn, customer_id=customer.id, key=claim.key, created_at=claim.created_at
+        )
 
 
 async def purge(rt: Runtime) -> int:

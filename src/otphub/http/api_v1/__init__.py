@@ -43,9 +43,7 @@ def create_api(rt: Runtime, limiter: Limiter) -> FastAPI:
     api.include_router(account.router)
     api.include_router(activations.router)
     api.add_route("/docs", docs.docs_page, methods=["GET"], include_in_schema=False)
-    api.add_route(
-        "/docs/assets/{name}", docs.docs_asset, methods=["GET"], include_in_schema=False
-    )
+    api.add_route("/docs/assets/{name}", docs.docs_asset, methods=["GET"], include_in_schema=False)
     api.add_exception_handler(RequestValidationError, refusals.validation_failed)
     api.add_exception_handler(HTTPException, refusals.http_error)
     docs.install_openapi(api)

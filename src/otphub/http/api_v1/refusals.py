@@ -77,8 +77,7 @@ def _field(loc: Sequence[object]) -> str:
 async def validation_failed(_request: Request, exc: Exception) -> Response:
     assert isinstance(exc, RequestValidationError)
     details = [
-        {"field": _field(e.get("loc", ())), "message": str(e.get("msg", ""))}
-        for e in exc.errors()
+        {"field": _field(e.get("loc", ())), "message": str(e.get("msg", ""))} for e in exc.errors()
     ]
     return bad_request("The request is malformed: see details.", details)
 
