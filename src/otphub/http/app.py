@@ -32,6 +32,7 @@ from otphub.workers.outbox import run_outbox
 from otphub.workers.sweeper import run_sweeper
 from otphub.workers.upstream_follower import run_upstream_follower
 from otphub.workers.upstream_poller import run_upstream_poller
+from otphub.workers.webhooks import run_webhooks
 
 log = structlog.get_logger("otphub.app")
 
@@ -94,6 +95,7 @@ def create_app(
         run_outbox,
         run_upstream_poller,
         run_upstream_follower,
+        run_webhooks,
     ),
 ) -> Starlette:
     """``manage_runtime``: start the runtime (migrations, catalog) with the app and close it
