@@ -30,6 +30,7 @@ from otphub.services import (
     reports,
     suppliers,
     upstream_stock,
+    webhooks,
 )
 from otphub.services import audit as audit_service
 from otphub.services.backup import backup_sqlite
@@ -435,6 +436,70 @@ def _key_commands(kind: accounts.OwnerKind) -> typer.Typer:
 
 customer_app.add_typer(_key_commands("customer"), name="key")
 provider_app.add_typer(_key_commands("provider"), name="key")
+
+
+webhook_app = typer.Typer(
+    help="Webhooks of a customer: URLs each SMS is POSTed to, signed.", no_args_is_help=True
+)
+customer_app.add_typer(webhook_app, name="webhook")
+
+
+@webhook_app.command("add")
+def webhook_add(
+    customer_id: Annotated[int, typer.Argument(help="The customer id.")],
+    url: Annotated[str, typer.Argument(help="An http:// or https:// URL.")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+) -> None:
+    """Register a URL (at most 3 per customer); prints its id and signing secret (shown
+    once)."""
+    created = run(lambda rt: webhooks.add(rt, customer_id=customer_id, url=url))
+    emit(
+        as_json,
+        {"id": created.id, "secret": created.secret},
+        f"customer {customer_id}: webhook {created.id} added for {created.url}\n"
+        f"signing secret (shown once, not again): {created.secret}",
+    )
+
+
+@webhook_app.command("list")
+def webhook_list(
+    customer_id: Annotated[int, typer.Argument(help="The customer id.")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+) -> None:
+    """A customer's webhooks: id, URL, and how its latest delivery went."""
+    found = run(lambda rt: webhooks.list_of(rt, customer_id=customer_id))
+    rows = [
+        {
+            "id": w.id,
+            "url": w.url,
+            "created_at": w.created_at,
+            "last_attempt_at": w.last_attempt_at,
+            "last_error": w.last_error,
+        }
+        for w in found
+    ]
+    human = (
+        _table(
+            ("id", "url", "created", "last attempt", "last error"),
+            [
+                (w.id, w.url, _when(w.created_at), _when(w.last_attempt_at), w.last_error)
+                for w in found
+            ],
+        )
+        if found
+        else f"customer {customer_id} has no webhooks"
+    )
+    emit(as_json, {"webhooks": rows}, human)
+
+
+@webhook_app.command("remove")
+def webhook_remove(
+    webhook_id: Annotated[int, typer.Argument(help="The webhook id (see `list`).")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+) -> None:
+    """Remove a webhook; its messages not yet delivered are dropped."""
+    run(lambda rt: webhooks.remove(rt, webhook_id=webhook_id))
+    emit(as_json, {"id": webhook_id, "removed": True}, f"webhook {webhook_id} removed", err=True)
 
 
 @customer_app.command("limits")

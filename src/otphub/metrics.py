@@ -50,7 +50,8 @@ BACKGROUND_RUNS = Counter(
 )
 OUTBOX = Counter(
     "otphub_outbox",
-    "Outbox deliveries to remote providers by kind and outcome (delivered, retried).",
+    "Outbox deliveries (to remote providers, to webhooks) by kind and outcome (delivered, "
+    "retried, failed, dropped).",
     ["kind", "outcome"],
     registry=REGISTRY,
 )

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import Select, Update, bindparam, func, insert, or_, select, text, update
 
@@ -293,3 +293,51 @@ async def sms_texts(conn: Conn, activation_ids: list[int]) -> dict[int, list[tup
     for row in rows:
         found[int(row.activation_id)].append((str(row.text), str(row.code)))
     return found
+
+
+async def of_order(conn: Conn, *, customer_id: int, order_id: str) -> Activation | None:
+    """The customer's activation bought with this order id (API v1's idempotency keys)."""
+    row = (
+        await conn.execute(
+            select(*ACTIVATION_COLUMNS).where(
+                activations.c.customer_id == customer_id, activations.c.order_id == order_id
+            )
+        )
+    ).first()
+    return Activation.from_row(row) if row is not None else None
+
+
+async def page_of_customer(
+    conn: Conn, *, customer_id: int, states_in: Iterable[State], offset: int, limit: int
+) -> list[Activation]:
+    """The customer's activations in these states, newest first (the index on customer
+    and purchase time gives the order; the id breaks ties within a second)."""
+    wanted = set(states_in)
+    query = select(*ACTIVATION_COLUMNS).where(activations.c.customer_id == customer_id)
+    if wanted == set(LIVE_STATES):
+        query = query.where(IS_LIVE)  # the partial index's predicate, written as it is
+    elif wanted != set(State):
+        query = query.where(activations.c.state.in_(states.values(wanted)))
+    rows = await conn.execute(
+        query.order_by(activations.c.created_at.desc(), activations.c.id.desc())
+        .offset(offset)
+        .limit(limit)
+    )
+    return [Activation.from_row(r) for r in rows]
+
+
+class StoredSms(NamedTuple):
+    id: int
+    text: str
+    code: str
+    received_at: int
+
+
+async def sms_of(conn: Conn, activation_id: int) -> list[StoredSms]:
+    """Every SMS matched to the activation, oldest first."""
+    rows = await conn.execute(
+        select(sms.c.id, sms.c.text, sms.c.code, sms.c.received_at)
+        .where(sms.c.activation_id == activation_id)
+        .order_by(sms.c.id)
+    )
+    return [StoredSms(int(r.id), str(r.text), str(r.code), int(r.received_at)) for r in rows]

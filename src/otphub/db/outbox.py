@@ -58,36 +58,45 @@ async def enqueue(
     return result.first() is not None
 
 
+MESSAGE_COLUMNS = (
+    outbox.c.id,
+    outbox.c.kind,
+    outbox.c.provider_id,
+    outbox.c.activation_id,
+    outbox.c.payload,
+    outbox.c.attempts,
+    outbox.c.created_at,
+)
+
+
+def message_of(r: Any) -> Message:
+    return Message(
+        id=int(r.id),
+        kind=str(r.kind),
+        provider_id=r.provider_id,
+        activation_id=r.activation_id,
+        payload=json.loads(r.payload),
+        attempts=int(r.attempts),
+        created_at=int(r.created_at),
+    )
+
+
 async def due(conn: Conn, *, now: int, limit: int, kinds: tuple[str, ...] = ()) -> list[Message]:
-    """Undelivered messages whose next attempt is due, oldest first."""
+    """Undelivered messages whose next attempt is due, oldest first (not those given up:
+    ``failed_at`` set)."""
     query = (
-        select(
-            outbox.c.id,
-            outbox.c.kind,
-            outbox.c.provider_id,
-            outbox.c.activation_id,
-            outbox.c.payload,
-            outbox.c.attempts,
-            outbox.c.created_at,
+        select(*MESSAGE_COLUMNS)
+        .where(
+            outbox.c.delivered_at.is_(None),
+            outbox.c.failed_at.is_(None),
+            outbox.c.next_attempt_at <= now,
         )
-        .where(outbox.c.delivered_at.is_(None), outbox.c.next_attempt_at <= now)
         .order_by(outbox.c.next_attempt_at, outbox.c.id)
         .limit(limit)
     )
     if kinds:
         query = query.where(outbox.c.kind.in_(kinds))
-    return [
-        Message(
-            id=int(r.id),
-            kind=str(r.kind),
-            provider_id=r.provider_id,
-            activation_id=r.activation_id,
-            payload=json.loads(r.payload),
-            attempts=int(r.attempts),
-            created_at=int(r.created_at),
-        )
-        for r in await conn.execute(query)
-    ]
+    return [message_of(r) for r in await conn.execute(query)]
 
 
 async def claim(conn: Conn, *, message_id: int, attempts: int, until: int) -> bool:
@@ -109,6 +118,20 @@ async def claim(conn: Conn, *, message_id: int, attempts: int, until: int) -> bo
 async def delivered(conn: Conn, *, message_id: int, now: int) -> None:
     await conn.execute(
         update(outbox).where(outbox.c.id == message_id).values(delivered_at=now, last_error=None)
+    )
+
+
+# Far past any clock: a message given up is out of every due range (and of the due index's
+# front) for good.
+NEVER = 2**62
+
+
+async def failed(conn: Conn, *, message_id: int, now: int, error: str) -> None:
+    """Give a message up (messages with a bounded number of attempts): never tried again."""
+    await conn.execute(
+        update(outbox)
+        .where(outbox.c.id == message_id, outbox.c.delivered_at.is_(None))
+        .values(failed_at=now, next_attempt_at=NEVER, last_error=error[:200])
     )
 
 

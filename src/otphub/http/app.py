@@ -15,11 +15,13 @@ from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Route
+from starlette.routing import BaseRoute, Mount, Route
 
 from otphub import metrics
 from otphub.http import agent, customer_api
 from otphub.http.answers import text
+from otphub.http.api_v1 import PREFIX as API_V1
+from otphub.http.api_v1 import create_api
 from otphub.http.body_timeout import BodyTimeout
 from otphub.http.limits import BodyLimit, Limiter, retry_after
 from otphub.http.shortcut import Shortcut
@@ -30,6 +32,7 @@ from otphub.workers.outbox import run_outbox
 from otphub.workers.sweeper import run_sweeper
 from otphub.workers.upstream_follower import run_upstream_follower
 from otphub.workers.upstream_poller import run_upstream_poller
+from otphub.workers.webhooks import run_webhooks
 
 log = structlog.get_logger("otphub.app")
 
@@ -92,6 +95,7 @@ def create_app(
         run_outbox,
         run_upstream_poller,
         run_upstream_follower,
+        run_webhooks,
     ),
 ) -> Starlette:
     """``manage_runtime``: start the runtime (migrations, catalog) with the app and close it
@@ -119,7 +123,7 @@ def create_app(
                 await rt.close()
 
     customer_paths = ("/stubs/handler_api.php", "/handler_api.php")
-    routes = [
+    routes: list[BaseRoute] = [
         *(Route(path, customer_api.endpoint, methods=["GET", "POST"]) for path in customer_paths),
         Route("/agent/api/sms", agent.push_sms, methods=["POST"]),
         Route("/healthz", healthz, methods=["GET"]),
@@ -132,9 +136,12 @@ def create_app(
         Middleware(BodyLimit),
         Middleware(Shortcut, paths=customer_paths, endpoint=customer_api.endpoint),
     ]
+    limiter = Limiter(auth_failures_per_minute=rt.settings.auth_failures_per_minute)
+    # JSON API v1 last: a route above it (the event stream) is matched first.
+    routes.append(Mount(API_V1, app=create_api(rt, limiter)))
     app = Starlette(routes=routes, lifespan=lifespan, middleware=middleware)
     # Clients of this protocol do not follow redirects: never answer one.
     app.router.redirect_slashes = False
     app.state.runtime = rt
-    app.state.limiter = Limiter(auth_failures_per_minute=rt.settings.auth_failures_per_minute)
+    app.state.limiter = limiter
     return app

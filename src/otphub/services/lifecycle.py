@@ -26,7 +26,7 @@ from otphub.domain.activation import (
 )
 from otphub.domain.codes import extract_code
 from otphub.domain.numbers import parse_whole
-from otphub.services import accounts, supply_events
+from otphub.services import accounts, supply_events, webhooks
 from otphub.services.accounts import Customer, Provider
 from otphub.services.runtime import Runtime
 
@@ -245,6 +245,9 @@ async def ingest_sms(
         ):
             raise ConcurrentChange(live.id)
         await activations.match_sms(conn, sms_id=stored, activation_id=live.id)
+        await webhooks.enqueue_sms(
+            rt, conn, activation=live, sms_id=stored, text=text, code=code, received_at=now
+        )
         return IngestResult(sms_id=stored, activation_id=live.id)
 
 

@@ -1,5 +1,6 @@
 """The expiry sweeper: resolves overdue activations every ``OTPHUB_SWEEP_INTERVAL`` seconds,
-and refreshes the providers' delivery records once a minute.
+and refreshes the providers' delivery records once a minute (and purges API v1's
+idempotency keys older than a day).
 
 It may run in every worker and on every node at once: each overdue activation is resolved
 in its own transaction that locks its row (``FOR UPDATE SKIP LOCKED`` on PostgreSQL: a row
@@ -16,7 +17,7 @@ import time
 
 import structlog
 
-from otphub.services import inventory, lifecycle, remote_purchase
+from otphub.services import idempotency, inventory, lifecycle, remote_purchase
 from otphub.services.runtime import Runtime
 
 log = structlog.get_logger("otphub.sweeper")
@@ -35,6 +36,8 @@ async def run_sweeper(rt: Runtime) -> None:
             await remote_purchase.refresh_presence(rt)
             if time.monotonic() >= next_refresh:
                 await inventory.refresh_delivery_scores(rt)
+                # API v1's idempotency keys older than a day: forgotten.
+                await idempotency.purge(rt)
                 next_refresh = time.monotonic() + inventory.SCORE_REFRESH_SECONDS
         except asyncio.CancelledError:
             raise
