@@ -326,6 +326,21 @@ async def page_of_customer(
     return [Activation.from_row(r) for r in rows]
 
 
+_SMS_OF = (
+    select(sms.c.id, sms.c.text, sms.c.code, sms.c.received_at)
+    .where(sms.c.activation_id == bindparam("activation_id"), sms.c.id > bindparam("after"))
+    .order_by(sms.c.id)
+)
+
+
+async def sms_of(db: Database, *, activation_id: int, after: int = 0) -> list[StoredSms]:
+    """The SMS matched to the activation with an id past ``after``, oldest first (the
+    event stream's SMS events), in one read outside any transaction."""
+    async with db.read() as conn:
+        rows = await conn.execute(_SMS_OF, {"activation_id": activation_id, "after": after})
+        return [StoredSms(int(r[0]), str(r[1]), str(r[2]), int(r[3])) for r in rows]
+
+
 class StoredSms(NamedTuple):
     id: int
     text: str
@@ -333,7 +348,7 @@ class StoredSms(NamedTuple):
     received_at: int
 
 
-async def sms_of(conn: Conn, activation_id: int) -> list[StoredSms]:
+async def all_sms_of(conn: Conn, activation_id: int) -> list[StoredSms]:
     """Every SMS matched to the activation, oldest first."""
     rows = await conn.execute(
         select(sms.c.id, sms.c.text, sms.c.code, sms.c.received_at)
