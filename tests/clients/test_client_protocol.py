@@ -9,6 +9,7 @@ import asyncio
 import threading
 from decimal import Decimal
 
+import httpx
 import pytest
 
 from otphub.client import (
@@ -35,6 +36,25 @@ from otphub.services import accounts
 from tests.support import Hub, Seller
 
 
+class Sent:
+    """The getStatus requests a client sent (an httpx event hook): their ``wait``."""
+
+    def __init__(self) -> None:
+        self.waits: list[str | None] = []
+
+    def __call__(self, request: httpx.Request) -> None:
+        if request.url.params.get("action") == "getStatus":
+            self.waits.append(request.url.params.get("wait"))
+
+    async def hook(self, request: httpx.Request) -> None:
+        self(request)
+
+
+def long_polled_once(sent: Sent) -> bool:
+    """One getStatus with a wait of about the whole timeout (30 s), answered with the code."""
+    return len(sent.waits) == 1 and 28 <= int(sent.waits[0] or 0) <= 30
+
+
 def push_later(hub: Hub, seller: Seller, phone: str, text: str, delay: float) -> threading.Timer:
     """Push an SMS from the provider in ``delay`` seconds (while the client waits)."""
     timer = threading.Timer(delay, lambda: hub.push_sms(seller, phone, text))
@@ -45,9 +65,11 @@ def push_later(hub: Hub, seller: Seller, phone: str, text: str, delay: float) ->
 def test_buy_wait_for_code_finish(hub: Hub) -> None:
     seller = hub.stocked(count=2, price="0.50")
     key = hub.customer("10.00")
+    sent = Sent()
     # The base URL with or without the handler's path.
     with (
-        SmsActivateClient(hub.url, key) as api,
+        httpx.Client(event_hooks={"request": [sent]}) as http,
+        SmsActivateClient(hub.url, key, http=http) as api,
         SmsActivateClient(hub.url + "/stubs/handler_api.php", key) as same,
     ):
         assert api.get_balance() == Decimal("10.00")
@@ -59,11 +81,12 @@ def test_buy_wait_for_code_finish(hub: Hub) -> None:
         assert (status.state, status.code, status.waiting) == (State.WAITING, None, True)
         assert api.ready(number.activation_id) == "ACCESS_READY"
 
+        sent.waits.clear()
         pusher = push_later(hub, seller, number.phone, "Your code: 48213", 0.5)
-        # interval=30: a fall-back to polling would not see the code for 30 s
         assert api.wait_for_code(number.activation_id, timeout=30, interval=30) == "48213"
         pusher.join()
-        assert api.wait_supported is True  # the long-poll path, not polling
+        # one request, held by the server until the code came: the long-poll path
+        assert long_polled_once(sent)
 
         assert api.get_full_sms(number.activation_id).text == "Your code: 48213"
         v2 = api.get_status_v2(number.activation_id)
@@ -72,9 +95,11 @@ def test_buy_wait_for_code_finish(hub: Hub) -> None:
         assert api.retry(number.activation_id) == "ACCESS_RETRY_GET"
         status = api.get_status(number.activation_id)
         assert (status.state, status.code) == (State.RETRY, "48213")
+        sent.waits.clear()
         pusher = push_later(hub, seller, number.phone, "Telegram code 991-204", 0.3)
         assert api.wait_for_code(number.activation_id, timeout=30, interval=30) == "991204"
         pusher.join()
+        assert long_polled_once(sent)
 
         assert api.finish(number.activation_id) == "ACCESS_ACTIVATION"
         assert api.get_status(number.activation_id).state is State.CANCELLED
@@ -91,9 +116,11 @@ def test_buy_wait_for_code_finish(hub: Hub) -> None:
 def test_async_buy_wait_for_code_finish(hub: Hub) -> None:
     seller = hub.stocked(count=1, price="0.50")
     key = hub.customer("10.00")
+    sent = Sent()
 
     async def flow() -> None:
-        async with AsyncSmsActivateClient(hub.url, key) as api:
+        http = httpx.AsyncClient(event_hooks={"request": [sent.hook]})
+        async with AsyncSmsActivateClient(hub.url, key, http=http) as api:
             assert await api.get_balance() == Decimal("10.00")
             bought = await api.get_number_v2("tg", 0, order_id="order-1")
             assert (bought.phone, bought.cost, bought.currency) == (
@@ -110,12 +137,13 @@ def test_async_buy_wait_for_code_finish(hub: Hub) -> None:
             code = await api.wait_for_code(bought.activation_id, timeout=30, interval=30)
             assert code == "123456"
             await asyncio.to_thread(pusher.join)
-            assert api.wait_supported is True
+            assert long_polled_once(sent)  # one request, held: the long-poll path
             active = await api.get_active_activations()
             assert [(a.status, a.codes) for a in active] == [("2", ("123456",))]
             assert await api.finish(bought.activation_id) == "ACCESS_ACTIVATION"
             assert await api.get_active_activations() == []  # NO_ACTIVATIONS: empty
             assert await api.get_balance() == Decimal("9.50")
+        await http.aclose()
 
     asyncio.run(flow())
 
