@@ -7,7 +7,7 @@ from fastapi import FastAPI
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException
 
-from otphub.http.api_v1 import account, activations, docs, refusals
+from otphub.http.api_v1 import account, activations, docs, refusals, webhooks
 from otphub.http.limits import Limiter
 from otphub.services.runtime import Runtime
 
@@ -42,6 +42,7 @@ def create_api(rt: Runtime, limiter: Limiter) -> FastAPI:
     api.state.limiter = limiter
     api.include_router(account.router)
     api.include_router(activations.router)
+    api.include_router(webhooks.router)
     api.add_route("/docs", docs.docs_page, methods=["GET"], include_in_schema=False)
     api.add_route("/docs/assets/{name}", docs.docs_asset, methods=["GET"], include_in_schema=False)
     api.add_exception_handler(RequestValidationError, refusals.validation_failed)

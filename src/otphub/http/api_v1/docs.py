@@ -6,7 +6,8 @@ outer app, matched before this API), so it is described here by hand."""
 from __future__ import annotations
 
 import functools
-import importlib.resources
+import importlib.util
+from pathlib import Path
 from typing import Any
 
 from fastapi import FastAPI
@@ -25,7 +26,11 @@ ASSETS = {
 
 @functools.cache
 def _asset(name: str) -> bytes:
-    return (importlib.resources.files("swagger_ui") / "static" / name).read_bytes()
+    # Found without importing the package: only its static files are used, never its code.
+    spec = importlib.util.find_spec("swagger_ui")
+    if spec is None or not spec.submodule_search_locations:
+        raise RuntimeError("the swagger-ui-py package is not installed")
+    return (Path(spec.submodule_search_locations[0]) / "static" / name).read_bytes()
 
 
 def _root(request: Request) -> str:

@@ -4,6 +4,7 @@ requests as 400 ``BAD_REQUEST`` with details; never a trace."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Coroutine, Mapping, Sequence
 from typing import Any
 
@@ -99,8 +100,31 @@ class GuardedRoute(APIRoute):
     nothing reaches Starlette's error middleware (which would log a trace and re-raise)."""
 
     def get_route_handler(self) -> Handler:
-        handler = super().get_route_handler()
+        handler = self._answer_of(super().get_route_handler())
 
+        async def logged(request: Request) -> Response:
+            started = time.perf_counter()
+            response = await handler(request)
+            # A line per request (never the key, the body or the query), as the customer
+            # API's; GET /activations/{id} is this API's status poll.
+            setting = request.app.state.runtime.settings.log_requests
+            poll = self.path_format == "/activations/{activation_id}" and response.status_code < 300
+            if setting == "all" or (setting == "except_polls" and not poll):
+                client = request.client
+                log.info(
+                    "request",
+                    api="v1",
+                    method=request.method,
+                    path=self.path_format,
+                    status=response.status_code,
+                    ms=round((time.perf_counter() - started) * 1000, 2),
+                    ip=client.host if client else "-",
+                )
+            return response
+
+        return logged
+
+    def _answer_of(self, handler: Handler) -> Handler:
         async def guarded(request: Request) -> Response:
             try:
                 return await handler(request)
