@@ -17,7 +17,7 @@ import typer
 from pydantic import ValidationError
 
 from otphub.config import Settings
-from otphub.domain import errors
+from otphub.domain import dialects, errors
 from otphub.domain.supply import parse_markup_percent
 from otphub.services import (
     accounts,
@@ -324,19 +324,61 @@ def number_add(
     typer.echo(f"{added} numbers added ({len(phones) - added} known already)", err=True)
 
 
+DialectOption = Annotated[
+    str,
+    typer.Option(
+        help="The shapes of answers the customer's client expects: "
+        + ", ".join(dialects.ALL)
+        + " (customer-api.md, Dialects)."
+    ),
+]
+
+
+def _dialect(raw: str) -> str:
+    """A dialect's name, or the refusal that names the choices (before anything runs)."""
+    try:
+        return dialects.checked(raw)
+    except errors.InvalidInput as refusal:
+        fail(str(refusal))
+
+
 @customer_app.command("add")
 def customer_add(
     name: str,
     balance: Annotated[str, typer.Option(help="Opening balance, e.g. 10.00.")] = "0",
+    dialect: DialectOption = dialects.DEFAULT,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
 ) -> None:
     """Create a customer; prints its id and API key (shown once)."""
     opening = money(balance, allow_zero=True)
-    created = run(lambda rt: accounts.add_customer(rt, name=name, balance=opening))
+    spoken = _dialect(dialect)
+    created = run(lambda rt: accounts.add_customer(rt, name=name, balance=opening, dialect=spoken))
     emit(
         as_json,
         {"id": created.id, "api_key": created.api_key},
         f"customer {created.id} created; api_key (shown once): {created.api_key}",
+    )
+
+
+@customer_app.command("set")
+def customer_set(
+    customer_id: int,
+    dialect: Annotated[
+        str | None,
+        typer.Option(help="The shapes of answers: " + ", ".join(dialects.ALL) + "."),
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+) -> None:
+    """Change a customer's settings (the dialect), effective from their next request."""
+    if dialect is None:
+        fail("nothing to set: give --dialect " + "|".join(dialects.ALL))
+    spoken = _dialect(dialect)
+    stored = run(lambda rt: accounts.set_dialect(rt, customer_id=customer_id, dialect=spoken))
+    emit(
+        as_json,
+        {"id": customer_id, "dialect": stored},
+        f"customer {customer_id}: dialect {stored}",
+        err=True,
     )
 
 
@@ -595,6 +637,8 @@ def _customer_json(c: reports.CustomerRow) -> dict[str, object]:
         "banned_until": c.banned_until,
         "active_keys": c.active_keys,
         "created_at": c.created_at,
+        "dialect": c.dialect,
+        "referral_code": c.referral_code,
     }
 
 
@@ -640,7 +684,7 @@ def customer_list(
 
 @customer_app.command("show")
 def customer_show(customer_id: int, as_json: JsonOption = False) -> None:
-    """One customer: money, limits, ban and keys."""
+    """One customer: money, limits, ban, dialect, referral code and keys."""
     detail = run(lambda rt: reports.show_customer(rt, customer_id=customer_id))
     c = detail.customer
     payload = _customer_json(c) | {"keys": [_key_json(k) for k in detail.keys]}
@@ -650,6 +694,7 @@ def customer_show(customer_id: int, as_json: JsonOption = False) -> None:
         f"rate limit {'default' if c.rate_limit is None else c.rate_limit or 'unlimited'}, "
         f"max live {'default' if c.max_live is None else c.max_live or 'no cap'}",
         f"banned until {_when(c.banned_until)}" if c.banned_until else "not banned",
+        f"dialect {c.dialect}, referral code {c.referral_code or '-'}",
         *(_key_line(k) for k in detail.keys),
     ]
     emit(as_json, payload, "\n".join(lines))
@@ -1330,12 +1375,14 @@ def activation_refund(
             "provider": done.provider_id,
             "refunded": _cash(done.amount),
             "from_provider": _cash(done.clawed_back),
+            "from_referrer": _cash(done.from_referrer),
             "from_margin": _cash(done.margin),
             "reason": done.reason,
         },
         f"activation {done.activation_id} refunded: {_cash(done.amount)} back to customer "
         f"{done.customer_id} ({_cash(done.clawed_back)} from provider {done.provider_id}, "
-        f"{_cash(done.margin)} from the margin)",
+        + (f"{_cash(done.from_referrer)} from the referrer, " if done.from_referrer else "")
+        + f"{_cash(done.margin)} from the margin)",
         err=True,
     )
 

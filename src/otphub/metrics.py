@@ -102,9 +102,15 @@ def requests_of(action: str, answer: str) -> Counter:
     return REQUESTS.labels(action, answer)
 
 
+_HEROSMS_REFUSAL = b'{"title":"'
+
+
 def answer_label(body: bytes) -> str:
     """The answer word of a customer-API body, for a bounded label: ``STATUS_OK:123`` ->
-    ``STATUS_OK``, JSON -> ``json``."""
+    ``STATUS_OK``, JSON -> ``json``; a herosms refusal (``{"title":"NO_BALANCE",...}``) ->
+    its word."""
+    if body.startswith(_HEROSMS_REFUSAL):
+        return body[len(_HEROSMS_REFUSAL) :].split(b'"', 1)[0][:32].decode(errors="replace")
     if body.startswith((b"{", b"[")):
         return "json"
     return body.split(b":", 1)[0][:32].decode(errors="replace")

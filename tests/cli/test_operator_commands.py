@@ -82,6 +82,7 @@ def test_refund_gives_the_price_back_and_takes_back_payout_and_margin(hub: Hub, 
         "provider": seller.id,
         "refunded": "0.50",
         "from_provider": "0.40",
+        "from_referrer": "0.00",  # issue 10: no referrer named by this activation
         "from_margin": "0.10",
         "reason": "code never worked",
     }
@@ -740,6 +741,8 @@ def test_json_shapes(hub: Hub, url: str) -> None:
     provider_fields |= {"upstream"}
     customer_fields = {"id", "name", "balance", "held", "available", "rate_limit", "max_live"}
     customer_fields |= {"banned_until", "active_keys", "created_at"}
+    # Issue 10: the customer's dialect and referral code.
+    customer_fields |= {"dialect", "referral_code"}
     key_fields = {"id", "hint", "created_at", "revoked_at"}
 
     def rows(*args: str) -> list[dict[str, Any]]:

@@ -116,16 +116,52 @@ _CHECKS: dict[str, str] = {
                r.id AS refund FROM activations a
         LEFT JOIN (SELECT activation_id, SUM(amount) AS total FROM journal
                    WHERE kind = 'share' GROUP BY activation_id) s ON s.activation_id = a.id
-        LEFT JOIN (SELECT activation_id, SUM(amount) AS total FROM journal
-                   WHERE kind = 'clawback' GROUP BY activation_id) k ON k.activation_id = a.id
+        LEFT JOIN (SELECT j.activation_id, SUM(j.amount) AS total FROM journal j
+                   JOIN accounts d ON d.id = j.debit_account_id AND d.kind = 'provider'
+                   WHERE j.kind = 'clawback' GROUP BY j.activation_id) k
+               ON k.activation_id = a.id
         LEFT JOIN journal r ON r.activation_id = a.id AND r.kind = 'refund'
         WHERE COALESCE(k.total, 0)
               <> CASE WHEN r.id IS NULL THEN 0 ELSE COALESCE(s.total, 0) END""",
+    # A clawback from a wallet takes back the referral of a refunded activation
+    # (ledger.take_back_referral): from the wallet it was paid to.
     "clawback not taken from the activation's provider": """
         SELECT k.id, k.activation_id FROM journal k
         LEFT JOIN activations a ON a.id = k.activation_id
         LEFT JOIN providers p ON p.id = a.provider_id
-        WHERE k.kind = 'clawback' AND (p.id IS NULL OR k.debit_account_id <> p.account_id)""",
+        WHERE k.kind = 'clawback' AND (p.id IS NULL OR k.debit_account_id <> p.account_id)
+          AND NOT EXISTS (SELECT 1 FROM journal f WHERE f.kind = 'referral'
+                          AND f.activation_id = k.activation_id
+                          AND f.credit_account_id = k.debit_account_id)""",
+    # Referrals (lifecycle._pay_referrer): revenue -> the wallet of the customer whose
+    # referral code the activation's ref is (never the buyer), at most once per captured
+    # activation, and at most its margin (the share in force may have changed since: the
+    # exact percent is not checked). Taken back only after a refund, and at most once.
+    "referral not from revenue to the referrer named by the activation": """
+        SELECT f.id, f.activation_id, f.credit_account_id FROM journal f
+        JOIN accounts d ON d.id = f.debit_account_id
+        LEFT JOIN activations a ON a.id = f.activation_id
+        LEFT JOIN customers c ON c.account_id = f.credit_account_id
+        WHERE f.kind = 'referral'
+          AND (d.kind <> 'revenue' OR a.id IS NULL OR c.id IS NULL
+               OR c.id = a.customer_id OR a.ref IS NULL OR c.referral_code <> a.ref)""",
+    "referral without a capture, more than once, or more than the margin": """
+        SELECT a.id, COUNT(f.id) AS referrals, SUM(f.amount) AS paid,
+               a.price - a.payout AS margin FROM activations a
+        JOIN journal f ON f.activation_id = a.id AND f.kind = 'referral'
+        GROUP BY a.id, a.price, a.payout
+        HAVING COUNT(f.id) > 1 OR SUM(f.amount) > a.price - a.payout
+            OR NOT EXISTS (SELECT 1 FROM journal c
+                           WHERE c.activation_id = a.id AND c.kind = 'capture')""",
+    "referral taken back without a refund, or more than was paid": """
+        SELECT k.activation_id, SUM(k.amount) AS taken, MAX(f.amount) AS paid FROM journal k
+        JOIN accounts d ON d.id = k.debit_account_id AND d.kind = 'customer'
+        LEFT JOIN journal f ON f.kind = 'referral' AND f.activation_id = k.activation_id
+        WHERE k.kind = 'clawback'
+        GROUP BY k.activation_id
+        HAVING MAX(f.amount) IS NULL OR SUM(k.amount) > MAX(f.amount)
+            OR NOT EXISTS (SELECT 1 FROM journal r
+                           WHERE r.activation_id = k.activation_id AND r.kind = 'refund')""",
     "adjustment not between a wallet and the outside": """
         SELECT j.id, d.kind AS debit, c.kind AS credit FROM journal j
         JOIN accounts d ON d.id = j.debit_account_id

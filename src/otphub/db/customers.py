@@ -6,16 +6,53 @@ from sqlalchemy import bindparam, insert, select, update
 
 from otphub.db.activations import HAS_OVERDUE
 from otphub.db.engine import Conn, Database
-from otphub.db.schema import accounts, customers
+from otphub.db.schema import accounts, activations, customers
 
 
-async def insert_customer(conn: Conn, *, name: str, account_id: int, now: int) -> int:
+async def insert_customer(
+    conn: Conn,
+    *,
+    name: str,
+    account_id: int,
+    now: int,
+    dialect: str = "sms-activate",
+    referral_code: str | None = None,
+) -> int:
     result = await conn.execute(
         insert(customers)
-        .values(name=name, account_id=account_id, created_at=now)
+        .values(
+            name=name,
+            account_id=account_id,
+            created_at=now,
+            dialect=dialect,
+            referral_code=referral_code,
+        )
         .returning(customers.c.id)
     )
     return int(result.scalar_one())
+
+
+async def set_dialect(conn: Conn, customer_id: int, dialect: str) -> bool:
+    """Whether there was such a customer."""
+    result = await conn.execute(
+        update(customers).where(customers.c.id == customer_id).values(dialect=dialect)
+    )
+    return result.rowcount > 0
+
+
+async def referrer_wallet(conn: Conn, activation_id: int) -> int | None:
+    """The wallet of the customer whose referral code the activation's ``ref`` is; ``None``
+    when it names nobody, or the buyer themselves (nobody refers themselves)."""
+    referrer = customers.alias("referrer")
+    row = (
+        await conn.execute(
+            select(referrer.c.account_id)
+            .select_from(activations)
+            .join(referrer, referrer.c.referral_code == activations.c.ref)
+            .where(activations.c.id == activation_id, referrer.c.id != activations.c.customer_id)
+        )
+    ).first()
+    return None if row is None else int(row[0])
 
 
 async def exists(conn: Conn, customer_id: int) -> bool:

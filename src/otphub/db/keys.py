@@ -78,9 +78,11 @@ _KEY_COLUMNS = (
     customers.c.banned_until,
     customers.c.max_live,
     customers.c.rate_limit,
+    customers.c.dialect,
 )
 # A customer's row starts with: key id, customer id, account id, banned_until, max_live,
-# rate_limit; ``customer_and_activation`` adds the activation's ``ACTIVATION_COLUMNS``.
+# rate_limit, dialect; ``customer_and_activation`` adds the activation's
+# ``ACTIVATION_COLUMNS``.
 CUSTOMER_WIDTH = len(_KEY_COLUMNS)
 
 
@@ -133,6 +135,21 @@ async def customer_and_activation(
     return await db.one(
         _CUSTOMER_AND_ACTIVATION, {"activation_id": activation_id, "digest": digest}
     )
+
+
+_DIALECT_OF_ANY_KEY = (
+    select(customers.c.dialect)
+    .join(api_keys, api_keys.c.owner_id == customers.c.id)
+    .where(api_keys.c.key_hash == bindparam("digest"), api_keys.c.owner_kind == "customer")
+)
+
+
+async def dialect_of_any_key(db: Database, digest: str) -> str | None:
+    """The dialect of the customer of the customer key with this digest, revoked or not:
+    read only to word a refusal (a revoked key, a ban) the way that customer's client
+    expects."""
+    row = await db.one(_DIALECT_OF_ANY_KEY, {"digest": digest})
+    return None if row is None else str(row[0])
 
 
 async def provider_by_key(db: Database, digest: str) -> Row | None:

@@ -32,6 +32,7 @@ class Kind(enum.StrEnum):
     REFUND = "refund"  # revenue -> customer: reverses a capture (names it in resolves_id)
     CLAWBACK = "clawback"  # provider -> revenue: takes back the share of a refunded capture
     ADJUSTMENT = "adjustment"  # external <-> customer: the operator's signed correction
+    REFERRAL = "referral"  # revenue -> customer: the referrer's part of a capture's margin
 
 
 # Rows that change posted balances. A hold only reserves; a release only un-reserves.
@@ -44,6 +45,7 @@ POSTED_KINDS: tuple[Kind, ...] = (
     Kind.REFUND,
     Kind.CLAWBACK,
     Kind.ADJUSTMENT,
+    Kind.REFERRAL,
 )
 # Accounts whose balance is derived from the journal instead of kept in the row.
 DERIVED_ACCOUNT_KINDS = ("revenue", "external")
@@ -254,6 +256,30 @@ async def capture(
         await run(conn, _CREDIT, {"account_id": provider_account_id, "amount": payout})
 
 
+async def pay_referral(
+    conn: Conn,
+    *,
+    system: SystemAccounts,
+    activation_id: int,
+    account_id: int,
+    amount: int,
+    now: int,
+) -> None:
+    """The referrer's part of a captured activation's margin: revenue -> their wallet, in
+    the capture's transaction (the audit checks one per captured activation, at most the
+    margin)."""
+    await _post(
+        conn,
+        kind=Kind.REFERRAL,
+        debit=system.revenue,
+        credit=account_id,
+        amount=amount,
+        now=now,
+        activation_id=activation_id,
+    )
+    await run(conn, _CREDIT, {"account_id": account_id, "amount": amount})
+
+
 async def release(conn: Conn, *, system: SystemAccounts, hold: Hold, now: int) -> None:
     """Void a hold: the reserved money is available again, nothing is paid."""
     await _post(
@@ -280,6 +306,9 @@ _CAPTURE_OF_ACTIVATION = select(journal.c.id, journal.c.debit_account_id, journa
 )
 _SHARES_OF_ACTIVATION = select(journal.c.credit_account_id, journal.c.amount).where(
     journal.c.activation_id == bindparam("activation_id"), journal.c.kind == Kind.SHARE.value
+)
+_REFERRALS_OF_ACTIVATION = select(journal.c.credit_account_id, journal.c.amount).where(
+    journal.c.activation_id == bindparam("activation_id"), journal.c.kind == Kind.REFERRAL.value
 )
 _REFUND_OF_ACTIVATION = select(journal.c.id, journal.c.created_at, journal.c.note).where(
     journal.c.activation_id == bindparam("activation_id"), journal.c.kind == Kind.REFUND.value
@@ -369,6 +398,36 @@ async def refund(
         )
         clawed += int(amount)
     return clawed
+
+
+async def take_back_referral(
+    conn: Conn, *, system: SystemAccounts, activation_id: int, now: int
+) -> int:
+    """After a refund: take the referrer's part of that activation back from their wallet
+    to revenue (a clawback row from the wallet). Only what the wallet has available: the
+    referrer may have spent it, and a wallet is never overdrawn; what cannot be taken back
+    stays the operator's loss. Returns the amount taken back."""
+    taken = 0
+    paid = (await run(conn, _REFERRALS_OF_ACTIVATION, {"activation_id": activation_id})).rows
+    for account_id, amount in paid:
+        # The wallet's row lock first (PostgreSQL): its purchases cannot spend between the
+        # read of what is available and the debit.
+        await run(conn, _LOCK_WALLET, {"account_id": account_id})
+        part = min(int(amount), max(0, await available(conn, account_id)))
+        if part == 0:
+            continue
+        await run(conn, _CREDIT, {"account_id": account_id, "amount": -part})
+        await _post(
+            conn,
+            kind=Kind.CLAWBACK,
+            debit=account_id,
+            credit=system.revenue,
+            amount=part,
+            now=now,
+            activation_id=activation_id,
+        )
+        taken += part
+    return taken
 
 
 # A payout's check and its posting are one statement, as for holds: two payouts racing for

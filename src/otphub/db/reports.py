@@ -48,6 +48,8 @@ class CustomerRow:
     banned_until: int | None
     created_at: int
     active_keys: int
+    dialect: str
+    referral_code: str | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -156,10 +158,12 @@ _CUSTOMER_COLUMNS = (
     customers.c.banned_until,
     customers.c.created_at,
 )
+# After the count of active keys, in CustomerRow's order.
+_CUSTOMER_SETTINGS = (customers.c.dialect, customers.c.referral_code)
 
 
 async def customers_list(conn: Conn, *, search: str | None, limit: int) -> list[CustomerRow]:
-    query = select(*_CUSTOMER_COLUMNS, _active_keys()).join(
+    query = select(*_CUSTOMER_COLUMNS, _active_keys(), *_CUSTOMER_SETTINGS).join(
         accounts, accounts.c.id == customers.c.account_id
     )
     if search:
@@ -171,7 +175,7 @@ async def customers_list(conn: Conn, *, search: str | None, limit: int) -> list[
 async def customer(conn: Conn, customer_id: int) -> CustomerRow | None:
     row = (
         await conn.execute(
-            select(*_CUSTOMER_COLUMNS, _active_keys())
+            select(*_CUSTOMER_COLUMNS, _active_keys(), *_CUSTOMER_SETTINGS)
             .join(accounts, accounts.c.id == customers.c.account_id)
             .where(customers.c.id == customer_id)
         )

@@ -18,12 +18,13 @@ from starlette.responses import Response
 
 from otphub import metrics
 from otphub.config import RequestLogs
-from otphub.domain import errors
+from otphub.domain import dialects, errors
 from otphub.domain.activation import LIVE_STATES, Activation, State, status_answer
 from otphub.domain.numbers import parse_whole
 from otphub.http import limits
 from otphub.http import reference_actions as reference
 from otphub.http.answers import json_answer, text
+from otphub.http.dialects import refusal as refused
 from otphub.http.limits import Limiter
 from otphub.http.params import Action, Params, read_params
 from otphub.services import accounts, changes, history, lifecycle, purchase
@@ -125,34 +126,38 @@ def _activation_status_code(act: Activation) -> str:
     return {State.WAITING: "4", State.CODE: "2", State.RETRY: "3"}.get(act.state, "4")
 
 
+def _active_row(rt: Runtime, act: Activation) -> dict[str, object]:
+    return {
+        "activationId": str(act.id),
+        "serviceCode": act.service,
+        "phoneNumber": act.phone,
+        "activationCost": rt.money.json_number(act.price),
+        "activationStatus": _activation_status_code(act),
+        "smsCode": None if act.code is None else [act.code],
+        "smsText": act.sms_text,
+        "activationTime": rt.timestamp(act.created_at),
+        "discount": rt.money.format(0),
+        "repeated": "0",
+        "countryCode": str(act.country_id),
+        "countryName": rt.catalog.countries[act.country_id].name_en,
+        "canGetAnotherSms": "1",
+        "currency": rt.money.numeric,
+    }
+
+
 async def get_active_activations(rt: Runtime, customer: Customer, _params: Params) -> Response:
     live = await lifecycle.live_activations(rt, customer=customer)
-    if not live:
+    rows = [_active_row(rt, act) for act in live]
+    if customer.dialect == dialects.GRIZZLY:
+        return json_answer(rows)  # the same rows, a top-level list; none is []
+    if customer.dialect == dialects.HEROSMS:
+        # The same rows, with the id and the country as integers; none is an empty list.
+        for row, act in zip(rows, live, strict=True):
+            row["activationId"], row["countryCode"] = act.id, act.country_id
+        return json_answer({"data": rows})
+    if not rows:
         raise errors.NoActivations()
-    return json_answer(
-        {
-            "status": "success",
-            "activeActivations": [
-                {
-                    "activationId": str(act.id),
-                    "serviceCode": act.service,
-                    "phoneNumber": act.phone,
-                    "activationCost": rt.money.json_number(act.price),
-                    "activationStatus": _activation_status_code(act),
-                    "smsCode": None if act.code is None else [act.code],
-                    "smsText": act.sms_text,
-                    "activationTime": rt.timestamp(act.created_at),
-                    "discount": rt.money.format(0),
-                    "repeated": "0",
-                    "countryCode": str(act.country_id),
-                    "countryName": rt.catalog.countries[act.country_id].name_en,
-                    "canGetAnotherSms": "1",
-                    "currency": rt.money.numeric,
-                }
-                for act in live
-            ],
-        }
-    )
+    return json_answer({"status": "success", "activeActivations": rows})
 
 
 async def get_history(rt: Runtime, customer: Customer, params: Params) -> Response:
@@ -164,6 +169,26 @@ async def get_history(rt: Runtime, customer: Customer, params: Params) -> Respon
         offset=params.get("offset"),
         limit=params.get("limit"),
     )
+    if customer.dialect == dialects.HEROSMS:
+        # sms-activate's row with herosms's names: "id" is the integer "activationId",
+        # "status" the string "activationStatus", and the integer "countryCode" is added.
+        return json_answer(
+            {
+                "data": [
+                    {
+                        "activationId": line.activation.id,
+                        "date": rt.timestamp(line.activation.created_at),
+                        "phone": line.activation.phone,
+                        "sms": line.texts,
+                        "cost": rt.money.json_number(line.activation.price),
+                        "activationStatus": line.status,
+                        "currency": rt.money.numeric,
+                        "countryCode": line.activation.country_id,
+                    }
+                    for line in lines
+                ]
+            }
+        )
     return json_answer(
         [
             {
@@ -235,14 +260,25 @@ async def _long_poll(
             await watching.wait(min(remaining, max(until_deadline, _PAST_DEADLINE)))
 
 
-def _too_many(reason: str, seconds: float) -> Response:
+def _too_many(reason: str, seconds: float, dialect: str = dialects.DEFAULT) -> Response:
     metrics.RATE_LIMITED.labels(reason).inc()
-    response = text("TOO_MANY_REQUESTS", status_code=429)
+    response = refused(dialect, "TOO_MANY_REQUESTS", status_code=429)
     response.headers["Retry-After"] = limits.retry_after(seconds)
     return response
 
 
-async def _answer(rt: Runtime, params: Params, limiter: Limiter, ip: str) -> Response:
+class _Speaker:
+    """The dialect of this request's answer: the default until a customer is known."""
+
+    __slots__ = ("dialect",)
+
+    def __init__(self) -> None:
+        self.dialect: str = dialects.DEFAULT
+
+
+async def _answer(
+    rt: Runtime, params: Params, limiter: Limiter, ip: str, speaker: _Speaker
+) -> Response:
     name = params.get("action", "")
     poll = POLLS.get(name)
     polled: Activation | None = None
@@ -260,10 +296,15 @@ async def _answer(rt: Runtime, params: Params, limiter: Limiter, ip: str) -> Res
         blocked = limiter.failed_auth(ip)
         if blocked:
             return _too_many("auth_failures", blocked)
+        speaker.dialect = await accounts.refused_dialect(rt, params.get("api_key"))
         raise
+    except errors.Banned:
+        speaker.dialect = await accounts.refused_dialect(rt, params.get("api_key"))
+        raise
+    speaker.dialect = customer.dialect
     wait = await limiter.customer_wait(rt, customer)
     if wait:
-        return _too_many("key_rate", wait)
+        return _too_many("key_rate", wait, customer.dialect)
     if poll is not None:
         act = await lifecycle.as_seen_now(
             rt, customer=customer, activation_id=params.get("id"), read=polled
@@ -282,14 +323,15 @@ async def _answer(rt: Runtime, params: Params, limiter: Limiter, ip: str) -> Res
 
 
 async def handle(rt: Runtime, params: Params, *, limiter: Limiter, ip: str) -> Response:
+    speaker = _Speaker()
     try:
-        return await _answer(rt, params, limiter, ip)
+        return await _answer(rt, params, limiter, ip, speaker)
     except errors.ProtocolError as refusal:
-        return text(refusal.word)
+        return refused(speaker.dialect, refusal.word)
     except Exception:
         # Never a trace or SQL to the client; the operator sees it in the log.
         log.exception("customer_api_failure", action=_action_label(params))
-        return text("ERROR_SQL")
+        return refused(speaker.dialect, "ERROR_SQL")
 
 
 def _action_label(params: Params) -> str:

@@ -7,7 +7,7 @@ from collections.abc import Callable, Sequence
 
 from starlette.responses import Response
 
-from otphub.domain import errors
+from otphub.domain import dialects, errors
 from otphub.domain.stock import NumberFilter, StockLine
 from otphub.http.answers import JSON, dumps, json_answer
 from otphub.http.params import Action, Params
@@ -98,19 +98,17 @@ async def get_countries(rt: Runtime, _customer: Customer, _params: Params) -> Re
     )
 
 
-async def get_services_list(rt: Runtime, _customer: Customer, params: Params) -> Response:
+async def get_services_list(rt: Runtime, customer: Customer, params: Params) -> Response:
     codes = sorted(rt.catalog.services)
     raw_country = params.get("country")
     if raw_country is not None:
         country_id = prices.country_id(rt, raw_country)
         offered = await inventory.services_offered(rt, country_id=country_id or 0)
         codes = [code for code in codes if code in offered]
-    return json_answer(
-        {
-            "status": "success",
-            "services": [{"code": code, "name": rt.catalog.services[code]} for code in codes],
-        }
-    )
+    services = [{"code": code, "name": rt.catalog.services[code]} for code in codes]
+    if customer.dialect == dialects.HEROSMS:
+        return json_answer(services)  # the list alone, at the top level
+    return json_answer({"status": "success", "services": services})
 
 
 async def get_operators(rt: Runtime, _customer: Customer, params: Params) -> Response:

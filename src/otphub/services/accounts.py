@@ -9,7 +9,7 @@ from typing import TypeAlias
 from otphub.db import customers, ledger, providers
 from otphub.db import keys as db_keys
 from otphub.db.engine import Conn, Row
-from otphub.domain import errors, keys, sealing
+from otphub.domain import dialects, errors, keys, referrals, sealing
 from otphub.domain.activation import Activation
 from otphub.domain.supply import ProviderKind
 from otphub.services.runtime import Runtime
@@ -29,6 +29,8 @@ class Customer:
     max_live: int | None
     rate_limit: int | None = None
     key_id: int = 0
+    # The shapes of the answers this customer's client expects (domain/dialects.py).
+    dialect: str = dialects.DEFAULT
 
 
 @dataclass(frozen=True, slots=True)
@@ -125,12 +127,23 @@ async def list_keys(rt: Runtime, *, kind: OwnerKind, owner_id: int) -> list[KeyI
         return [KeyInfo(r.id, r.hint, r.created_at, r.revoked_at) for r in rows]
 
 
-async def add_customer(rt: Runtime, *, name: str, balance: int = 0) -> NewCustomer:
+async def add_customer(
+    rt: Runtime, *, name: str, balance: int = 0, dialect: str = dialects.DEFAULT
+) -> NewCustomer:
+    """A customer with its wallet, its referral code and its first key."""
     now = rt.clock.now()
+    clean, spoken = _name(name), dialects.checked(dialect)
     async with rt.db.write() as conn:
         account_id = await ledger.open_account(conn, kind="customer")
         customer_id = await customers.insert_customer(
-            conn, name=_name(name), account_id=account_id, now=now
+            conn,
+            name=clean,
+            account_id=account_id,
+            now=now,
+            dialect=spoken,
+            # 50 random bits: a clash with another customer's code is not worth a retry
+            # (the unique index would refuse it, and nothing would be created).
+            referral_code=referrals.new_code(),
         )
         if balance > 0:
             await ledger.top_up(
@@ -179,6 +192,16 @@ async def set_limits(
             await customers.update_limits(conn, customer_id, **values)
 
 
+async def set_dialect(rt: Runtime, *, customer_id: int, dialect: str) -> str:
+    """Change the shapes of a customer's answers, from their next request on (every request
+    reads the dialect with the key). Returns the dialect's name as stored."""
+    spoken = dialects.checked(dialect)
+    async with rt.db.write() as conn:
+        if not await customers.set_dialect(conn, customer_id, spoken):
+            raise errors.NotFound(f"no customer with id {customer_id}")
+    return spoken
+
+
 async def ban_customer(rt: Runtime, *, customer_id: int, until: int | None) -> None:
     await set_limits(rt, customer_id=customer_id, banned_until=until, unban=until is None)
 
@@ -216,7 +239,7 @@ def _customer_digest(rt: Runtime, api_key: str | None) -> str:
 def _customer(rt: Runtime, row: Row) -> Customer:
     """The customer of a row that starts with ``db_keys.CUSTOMER_WIDTH`` columns; a banned
     one is refused."""
-    key_id, customer_id, account_id, banned_until, max_live, rate_limit = row[
+    key_id, customer_id, account_id, banned_until, max_live, rate_limit, dialect = row[
         : db_keys.CUSTOMER_WIDTH
     ]
     if banned_until is not None and banned_until > rt.clock.now():
@@ -228,7 +251,20 @@ def _customer(rt: Runtime, row: Row) -> Customer:
         max_live=max_live,
         rate_limit=rate_limit,
         key_id=key_id,
+        dialect=dialect,
     )
+
+
+async def refused_dialect(rt: Runtime, api_key: str | None) -> str:
+    """The dialect to word a refusal of this key in, before any customer was accepted: the
+    customer's for a revoked key or a banned customer; the default when there is no key or
+    the key is nobody's (no customer to ask). Read only on that refusal path."""
+    if not api_key:
+        return dialects.DEFAULT
+    digest = keys.presented_digest(rt.secret, api_key, keys.CUSTOMER_PREFIX)
+    if digest is None:
+        return dialects.DEFAULT
+    return await db_keys.dialect_of_any_key(rt.db, digest) or dialects.DEFAULT
 
 
 async def balance(rt: Runtime, customer: Customer) -> int:

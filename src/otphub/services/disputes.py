@@ -3,8 +3,9 @@
 A provider can make an activation count as delivered by pushing any text; the customer then
 cannot cancel. The operator, having looked at the complaint, refunds it: new journal rows
 give the customer the price back and take the provider's payout and the operator's margin
-back (see ``ledger.refund``). The activation stays finished (it was), and is shown as
-refunded (getHistory answers status "8", the money went back).
+back (see ``ledger.refund``), and the referrer's part of the margin as far as their wallet
+has it available (``ledger.take_back_referral``). The activation stays finished (it was),
+and is shown as refunded (getHistory answers status "8", the money went back).
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ class Refund:
     provider_id: int
     amount: int  # the price, back to the customer
     clawed_back: int  # taken back from the provider's payable
+    from_referrer: int  # the referral of the activation, taken back from the referrer
     margin: int  # taken back from the operator's revenue
     reason: str
     created_at: int
@@ -69,6 +71,9 @@ async def refund_activation(rt: Runtime, *, activation_id: int, reason: str) -> 
         clawed = await ledger.refund(
             conn, system=rt.accounts(), capture=capture, reason=why, now=now
         )
+        from_referrer = await ledger.take_back_referral(
+            conn, system=rt.accounts(), activation_id=activation_id, now=now
+        )
         if act.remote_id is not None:  # issue 9: FINISH_ACTIVATION 5 to an agent (outbox)
             await supply_events.refunded(rt, conn, act, now=now)
     return Refund(
@@ -77,7 +82,8 @@ async def refund_activation(rt: Runtime, *, activation_id: int, reason: str) -> 
         provider_id=act.provider_id,
         amount=capture.amount,
         clawed_back=clawed,
-        margin=capture.amount - clawed,
+        from_referrer=from_referrer,
+        margin=capture.amount - clawed - from_referrer,
         reason=why,
         created_at=now,
     )

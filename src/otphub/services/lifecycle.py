@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from otphub import metrics
 from otphub.db import activations, customers, inventory, ledger, providers
 from otphub.db.engine import Conn
-from otphub.domain import errors
+from otphub.domain import errors, referrals
 from otphub.domain.activation import (
     ANSWERS,
     HAS_CODE_STATES,
@@ -61,9 +61,26 @@ async def _finish(rt: Runtime, conn: Conn, act: Activation, now: int) -> None:
         payout=act.payout,
         now=now,
     )
+    await _pay_referrer(rt, conn, act, now)
     await inventory.free_number_again(conn, act.number_id)
     if act.remote_id is not None:  # issue 9: a remote provider hears of it (outbox)
         await supply_events.captured(rt, conn, act, now=now)
+
+
+async def _pay_referrer(rt: Runtime, conn: Conn, act: Activation, now: int) -> None:
+    """With OTPHUB_REFERRAL_SHARE on, the customer named by the activation's ``ref`` (by
+    their referral code; never the buyer) earns that share of the operator's margin, in
+    the capture's transaction. An unknown ``ref`` earns nobody anything."""
+    share = rt.settings.referral_share
+    amount = referrals.reward(price=act.price, payout=act.payout, share=share)
+    if amount == 0:
+        return  # off, or no margin: not even the lookup
+    wallet = await customers.referrer_wallet(conn, act.id)
+    if wallet is None:
+        return
+    await ledger.pay_referral(
+        conn, system=rt.accounts(), activation_id=act.id, account_id=wallet, amount=amount, now=now
+    )
 
 
 async def _cancel(rt: Runtime, conn: Conn, act: Activation, now: int) -> bool:

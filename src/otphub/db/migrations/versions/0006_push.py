@@ -140,4 +140,7 @@ def downgrade() -> None:
     op.drop_index("uq_customers_referral_code", table_name="customers")
     with op.batch_alter_table("customers") as batch:
         batch.drop_column("referral_code")
+        # The CHECK first: SQLite's copy of the table would keep it and name a column
+        # that is gone (PostgreSQL would drop it with the column).
+        batch.drop_constraint(op.f("ck_customers_dialect"), type_="check")
         batch.drop_column("dialect")
