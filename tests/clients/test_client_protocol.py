@@ -261,3 +261,38 @@ def test_reference_actions(hub: Hub) -> None:
         assert [(t.country, t.count, t.price) for t in top] == [(0, 5, Decimal("0.4"))]
         assert api.get_active_activations() == []
         assert api.get_history() == []
+
+
+@pytest.mark.parametrize("dialect", ["grizzly", "herosms"])
+def test_the_dialects_read_the_same(hub: Hub, dialect: str) -> None:
+    """A customer whose answers come in another dialect's shapes (herosms: refusals as
+    HTTP statuses with JSON) gets the same results and exceptions."""
+    seller = hub.stocked(count=1, price="0.50")
+    created = hub.call(accounts.add_customer(hub.rt, name="d", balance=hub.money("10.00"),
+                                             dialect=dialect))  # fmt: skip
+    poor = hub.call(accounts.add_customer(hub.rt, name="p", balance=hub.money("0.10"),
+                                          dialect=dialect))  # fmt: skip
+    with SmsActivateClient(hub.url, created.api_key) as api:
+        assert api.get_active_activations() == []
+        assert any(s.code == "tg" for s in api.get_services_list())
+        with pytest.raises(NoNumbers):
+            api.get_number("wa")
+        with pytest.raises(NoBalance):
+            SmsActivateClient(hub.url, poor.api_key).get_number("tg")
+        with pytest.raises(WrongMaxPrice):
+            api.get_number("tg", max_price="0.10")
+        number = api.get_number("tg")
+        with pytest.raises(EarlyCancelDenied):
+            api.cancel(number.activation_id)
+        with pytest.raises(NoActivation):
+            api.get_status(number.activation_id + 1000)
+        (active,) = api.get_active_activations()
+        assert (active.activation_id, active.phone, active.status) == (
+            number.activation_id, number.phone, "4",
+        )  # fmt: skip
+        pusher = push_later(hub, seller, number.phone, "Your code: 60606", 0.3)
+        assert api.wait_for_code(number.activation_id, timeout=30, interval=30) == "60606"
+        pusher.join()
+        assert api.finish(number.activation_id) == "ACCESS_ACTIVATION"
+        (entry,) = api.get_history()
+        assert (entry.id, entry.status, entry.cost) == (number.activation_id, "6", Decimal("0.5"))

@@ -324,12 +324,13 @@ def _history(text: str) -> list[HistoryEntry]:
         sms = row.get("sms")
         entries.append(
             HistoryEntry(
-                id=as_int(row.get("id"), "id"),
+                # herosms names them activationId and activationStatus
+                id=as_int(row.get("id", row.get("activationId")), "id"),
                 date=as_str_or_none(row.get("date")),
                 phone=as_str(row.get("phone", "")),
                 sms=tuple(sms) if isinstance(sms, list) else (() if sms is None else (sms,)),
                 cost=as_decimal(row.get("cost", 0)),
-                status=as_str(row.get("status", "")),
+                status=as_str(row.get("status", row.get("activationStatus", ""))),
                 currency=as_int_or_none(row.get("currency")),
             )
         )
