@@ -272,8 +272,9 @@ class EventServer:
     """Serves one activation's events: the first connection breaks after the first SMS,
     the second (which must resume with Last-Event-ID) sends the rest and the end."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, clean_close: bool = False) -> None:
         self.resumed_from: list[str | None] = []
+        self.clean_close = clean_close  # the first connection ends without an error
 
     def __call__(self, request: httpx.Request) -> httpx.Response:
         assert request.url.path == "/api/v1/activations/9/events"
@@ -289,6 +290,8 @@ class EventServer:
                 "received_at": "2026-06-01T17:31:00Z",
             }
             first += b": ping\n\n" + sse(("a2", "sms", sms))
+            if self.clean_close:
+                return httpx.Response(200, headers=headers, content=first)
             return httpx.Response(200, headers=headers, stream=Broken(first))
         rest = sse(
             ("a3", "state", activation("code", "111")),
@@ -297,8 +300,9 @@ class EventServer:
         return httpx.Response(200, headers=headers, content=rest)
 
 
-def test_events_resume_with_last_event_id() -> None:
-    server = EventServer()
+@pytest.mark.parametrize("clean_close", [False, True])
+def test_events_resume_with_last_event_id(clean_close: bool) -> None:
+    server = EventServer(clean_close=clean_close)
     api = OTPHubClient(BASE, "ohc_key", http=httpx.Client(transport=httpx.MockTransport(server)))
     events = list(api.events(9))
     assert [(e.kind, e.id) for e in events] == [
@@ -309,8 +313,9 @@ def test_events_resume_with_last_event_id() -> None:
     assert events[3].activation is not None and events[3].activation.state is State.FINISHED
 
 
-def test_async_events_resume_and_wait_for_code() -> None:
-    server = EventServer()
+@pytest.mark.parametrize("clean_close", [False, True])
+def test_async_events_resume_and_wait_for_code(clean_close: bool) -> None:
+    server = EventServer(clean_close=clean_close)
 
     async def handler(request: httpx.Request) -> httpx.Response:
         return server(request)
@@ -329,10 +334,12 @@ def test_async_events_resume_and_wait_for_code() -> None:
     asyncio.run(flow())
 
 
-def test_wait_for_code_by_events_sync() -> None:
-    server = EventServer()
+@pytest.mark.parametrize("clean_close", [False, True])
+def test_wait_for_code_by_events_sync(clean_close: bool) -> None:
+    server = EventServer(clean_close=clean_close)
     api = OTPHubClient(BASE, "ohc_key", http=httpx.Client(transport=httpx.MockTransport(server)))
     assert api.wait_for_code(9, timeout=10) == "111"
+    assert server.resumed_from == [None, "a2"]
 
     cancelled = sse(("c1", "state", activation("cancelled")))
     http = httpx.Client(transport=httpx.MockTransport(lambda r: httpx.Response(

@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import builtins
 import time
-from collections.abc import AsyncGenerator, AsyncIterator, Generator, Iterable, Iterator
+from collections.abc import AsyncGenerator, Generator, Iterable
 from contextlib import aclosing, closing
 from decimal import Decimal
 from types import TracebackType
@@ -161,7 +161,9 @@ class OTPHubClient(_Common):
     def remove_webhook(self, webhook_id: int) -> None:
         self.send(v1.remove_webhook(webhook_id))
 
-    def events(self, activation_id: int, *, last_event_id: str | None = None) -> Iterator[Event]:
+    def events(
+        self, activation_id: int, *, last_event_id: str | None = None
+    ) -> Generator[Event, None, None]:
         """The activation's events: its current state first, then each change, until it
         ends. A broken connection is resumed with ``Last-Event-ID`` (nothing missed)."""
         stream = v1.Stream(activation_id, last_event_id)
@@ -224,6 +226,10 @@ class OTPHubClient(_Common):
                                 return code
                 if stream.ended:  # finished without a code: cannot be, but do not spin
                     raise errors.ActivationCancelled(activation_id=activation_id)
+                if until is None or deadline - time.monotonic() >= read:
+                    # closed by the server, not renewed for the deadline: resume after a pause
+                    stream.failed(errors.UnexpectedAnswer("the event stream closed early"))
+                    time.sleep(max(0.0, min(stream.retry, deadline - time.monotonic())))
             except errors.TooManyRequests as refused:
                 time.sleep(max(0.0, min(refused.retry_after or 1.0, deadline - time.monotonic())))
             except httpx.TransportError as broken:
@@ -325,7 +331,7 @@ class AsyncOTPHubClient(_Common):
 
     async def events(
         self, activation_id: int, *, last_event_id: str | None = None
-    ) -> AsyncIterator[Event]:
+    ) -> AsyncGenerator[Event, None]:
         """See ``OTPHubClient.events``."""
         stream = v1.Stream(activation_id, last_event_id)
         while not stream.ended:
@@ -383,6 +389,8 @@ class AsyncOTPHubClient(_Common):
                                 return code
                 if stream.ended:
                     raise errors.ActivationCancelled(activation_id=activation_id)
+                stream.failed(errors.UnexpectedAnswer("the event stream closed early"))
+                await asyncio.sleep(stream.retry)
             except errors.TooManyRequests as refused:
                 await asyncio.sleep(refused.retry_after or 1.0)
             except httpx.TransportError as broken:
