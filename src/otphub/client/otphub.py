@@ -45,18 +45,20 @@ class _Common:
         headers.update(extra)
         return headers
 
-    def _send_args(self, request: v1.Request[T]) -> dict[str, object]:
+    def _request(
+        self, http: httpx.Client | httpx.AsyncClient, request: v1.Request[T]
+    ) -> httpx.Request:
         headers = self._headers(request.headers)
         content = request.content()
         if content is not None:
             headers["Content-Type"] = "application/json"
-        return {
-            "method": request.method,
-            "url": self._url(v1.PREFIX + request.path),
-            "params": request.params,
-            "content": content,
-            "headers": headers,
-        }
+        return http.build_request(
+            request.method,
+            self._url(v1.PREFIX + request.path),
+            params=request.params,
+            content=content,
+            headers=headers,
+        )
 
     def _stream_timeout(self, read: float) -> httpx.Timeout:
         return httpx.Timeout(self.timeout, read=read)
@@ -102,7 +104,7 @@ class OTPHubClient(_Common):
         self.close()
 
     def send(self, request: v1.Request[T]) -> T:
-        response = self._http.request(**self._send_args(request))  # type: ignore[arg-type]
+        response = self._http.send(self._request(self._http, request))
         return request.result(answer_of(response))
 
     def balance(self) -> Balance:
@@ -272,7 +274,7 @@ class AsyncOTPHubClient(_Common):
         await self.aclose()
 
     async def send(self, request: v1.Request[T]) -> T:
-        response = await self._http.request(**self._send_args(request))  # type: ignore[arg-type]
+        response = await self._http.send(self._request(self._http, request))
         return request.result(answer_of(response))
 
     async def balance(self) -> Balance:
