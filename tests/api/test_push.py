@@ -6,21 +6,17 @@ out": speed is the bench's business."""
 
 from __future__ import annotations
 
-import contextlib
 import json
-import queue
-import socket
-import threading
 import time
 from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass
 from typing import Any
 
 import httpx
 import pytest
 
 from otphub.services import changes, lifecycle
+from tests.api.sse import Stream
 from tests.support import Hub
 
 WAIT = 10  # seconds a test's long-poll may wait: an answer well before it is "prompt"
@@ -251,106 +247,6 @@ def test_waiting_requests_hold_no_database_connection(hub: Hub, pool: ThreadPool
 # ---------------------------------------------------------------- the event stream
 
 
-@dataclass
-class Event:
-    id: str | None
-    kind: str | None
-    data: str | None
-    comment: str | None = None
-
-    def json(self) -> Any:
-        assert self.data is not None
-        return json.loads(self.data)
-
-
-class Stream:
-    """An event stream read in a thread over a plain socket (so that ``close`` can cut it
-    at any moment, as a client going away does): events arrive in a queue; ``None`` marks
-    the end of the stream."""
-
-    def __init__(self, hub: Hub, path: str, headers: dict[str, str] | None = None) -> None:
-        self.events: queue.Queue[Event | None] = queue.Queue()
-        self.status = 0
-        self.headers: dict[str, str] = {}
-        self.body = b""
-        host, port = hub.url.removeprefix("http://").split(":")
-        self._sock = socket.create_connection((host, int(port)), timeout=60)
-        lines = [f"GET {path} HTTP/1.1", f"Host: {host}", "Connection: close"]
-        lines += [f"{name}: {value}" for name, value in (headers or {}).items()]
-        self._sock.sendall(("\r\n".join(lines) + "\r\n\r\n").encode())
-        self._file = self._sock.makefile("rb")
-        self._opened = threading.Event()
-        self._thread = threading.Thread(target=self._read)
-        self._thread.start()
-        assert self._opened.wait(10)
-
-    def _read(self) -> None:
-        try:
-            status_line = self._file.readline().decode()
-            self.status = int(status_line.split()[1])
-            while (line := self._file.readline().decode().strip()) != "":
-                name, _, value = line.partition(":")
-                self.headers[name.strip().lower()] = value.strip()
-            self._opened.set()
-            chunked = self.headers.get("transfer-encoding") == "chunked"
-            buffer = ""
-            for piece in self._pieces(chunked):
-                buffer += piece.decode()
-                while "\n\n" in buffer:
-                    block, buffer = buffer.split("\n\n", 1)
-                    self._event(block)
-        except (OSError, ValueError):
-            pass
-        finally:
-            self._opened.set()
-            self.events.put(None)
-
-    def _pieces(self, chunked: bool) -> Iterator[bytes]:
-        if not chunked:
-            self.body = self._file.read()
-            yield self.body
-            return
-        while True:
-            size = int(self._file.readline().strip(), 16)
-            if size == 0:
-                return
-            data = self._file.read(size)
-            self._file.readline()
-            self.body += data
-            yield data
-
-    def _event(self, block: str) -> None:
-        fields: dict[str, str] = {}
-        for line in block.split("\n"):
-            if line.startswith(":"):
-                self.events.put(Event(None, None, None, comment=line))
-                continue
-            name, _, value = line.partition(": ")
-            fields[name] = value
-        if "event" in fields:
-            self.events.put(Event(fields.get("id"), fields.get("event"), fields.get("data")))
-
-    def next(self, timeout: float = 10) -> Event | None:
-        return self.events.get(timeout=timeout)
-
-    def quiet(self, seconds: float) -> bool:
-        """Whether no event arrives for ``seconds``."""
-        try:
-            self.events.get(timeout=seconds)
-        except queue.Empty:
-            return True
-        return False
-
-    def json(self) -> Any:
-        return json.loads(self.body)
-
-    def close(self) -> None:
-        with contextlib.suppress(OSError):
-            self._sock.shutdown(socket.SHUT_RDWR)
-        self._sock.close()
-        self._thread.join(10)
-
-
 def events_path(activation_id: int, key: str | None = None) -> str:
     query = f"?api_key={key}" if key is not None else ""
     return f"/api/v1/activations/{activation_id}/events{query}"
@@ -366,7 +262,7 @@ def test_event_stream_sends_the_state_then_sms_and_state_then_closes_when_ended(
     seller = hub.stocked(count=1)
     key = hub.customer()
     activation_id, phone = hub.buy(key)
-    stream = Stream(hub, events_path(activation_id), bearer(key))
+    stream = Stream(hub.url, events_path(activation_id), bearer(key))
     try:
         assert stream.status == 200
         assert stream.headers["content-type"] == "text/event-stream; charset=utf-8"
@@ -412,7 +308,7 @@ def test_event_stream_new_connection_sends_every_sms_first_and_resumes_with_last
     assert hub.say(key, "setStatus", id=activation_id, status=3) == "ACCESS_RETRY_GET"
     hub.push_sms(seller, phone, "Second code 2222")
 
-    stream = Stream(hub, events_path(activation_id, key))  # the key as a query parameter
+    stream = Stream(hub.url, events_path(activation_id, key))  # the key as a query parameter
     try:
         got = [stream.next() for _ in range(3)]
         assert [e.kind for e in got if e] == ["sms", "sms", "state"]
@@ -456,7 +352,7 @@ def test_event_stream_new_connection_sends_every_sms_first_and_resumes_with_last
         caught_up.close()
 
     # An unreadable Last-Event-ID counts as nothing seen.
-    garbled = Stream(hub, events_path(activation_id), {**bearer(key), "Last-Event-ID": "x.y"})
+    garbled = Stream(hub.url, events_path(activation_id), {**bearer(key), "Last-Event-ID": "x.y"})
     try:
         got = [garbled.next() for _ in range(4)]
         assert [e.kind for e in got if e] == ["sms", "sms", "sms", "state"]
@@ -470,7 +366,7 @@ def test_event_stream_of_an_ended_activation_sends_the_final_state_and_closes(hu
     activation_id, _ = hub.buy(key)
     hub.clock.advance(120)
     assert hub.say(key, "setStatus", id=activation_id, status=8) == "ACCESS_CANCEL"
-    stream = Stream(hub, events_path(activation_id), bearer(key))
+    stream = Stream(hub.url, events_path(activation_id), bearer(key))
     try:
         final = stream.next()
         assert final is not None and final.json()["state"] == "cancelled"
@@ -502,7 +398,7 @@ def test_a_disconnected_stream_drops_its_waiter(hub: Hub) -> None:
     hub.stocked(count=1)
     key = hub.customer()
     activation_id, _ = hub.buy(key)
-    stream = Stream(hub, events_path(activation_id), bearer(key))
+    stream = Stream(hub.url, events_path(activation_id), bearer(key))
     first = stream.next()
     assert first is not None and first.kind == "state"
     waiting(hub)

@@ -194,7 +194,9 @@ def test_delivery_survives_a_restart(hub: Hub, receiver: Receiver) -> None:
     assert all(m["delivered_at"] is not None for m in messages(hub))
 
 
-def test_a_crash_during_an_attempt_is_retried_after_the_claim(hub: Hub, receiver: Receiver) -> None:
+def test_a_crash_during_an_attempt_is_retried_after_the_claim(
+    hub: Hub, receiver: Receiver
+) -> None:
     seller, customer_id, key, activation_id, phone = bought(hub)
     add(hub, customer_id, receiver.url())
     push(hub, seller, phone, "code 1111", sms_id=1)

@@ -346,13 +346,3 @@ class StoredSms(NamedTuple):
     text: str
     code: str
     received_at: int
-
-
-async def all_sms_of(conn: Conn, activation_id: int) -> list[StoredSms]:
-    """Every SMS matched to the activation, oldest first."""
-    rows = await conn.execute(
-        select(sms.c.id, sms.c.text, sms.c.code, sms.c.received_at)
-        .where(sms.c.activation_id == activation_id)
-        .order_by(sms.c.id)
-    )
-    return [StoredSms(int(r.id), str(r.text), str(r.code), int(r.received_at)) for r in rows]

@@ -42,5 +42,4 @@ async def sms_of(rt: Runtime, *, customer: Customer, activation_id: int) -> list
     """Every SMS of the customer's activation, oldest first; ``NO_ACTIVATION`` for another
     customer's, as for a missing one."""
     await lifecycle.current(rt, customer=customer, activation_id=str(activation_id))
-    async with rt.db.read() as conn:
-        return await activations.all_sms_of(conn, activation_id)
+    return await activations.sms_of(rt.db, activation_id=activation_id)
