@@ -6,18 +6,24 @@ out": speed is the bench's business."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
 import time
 from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
+from otphub.clock import ManualClock
+from otphub.db import changes as feed
+from otphub.http import events
 from otphub.services import changes, lifecycle
 from tests.api.sse import Stream
-from tests.support import Hub
+from tests.support import Hub, runtime_for, sqlite_copy
 
 WAIT = 10  # seconds a test's long-poll may wait: an answer well before it is "prompt"
 
@@ -89,8 +95,6 @@ def test_a_waiter_wakes_on_an_sms_ingested_in_the_same_process(hub: Hub) -> None
     activation_id, phone = hub.buy(hub.customer())
 
     async def wait_then_push() -> tuple[bool, str]:
-        import asyncio
-
         waiter = asyncio.ensure_future(changes.wait_change(hub.rt, activation_id, 5))
         await asyncio.sleep(0.05)
         pushed = await asyncio.to_thread(hub.push_sms, seller, phone, "Your code 4321")
@@ -321,7 +325,7 @@ def test_event_stream_new_connection_sends_every_sms_first_and_resumes_with_last
 
     # Resumed after the first SMS: only the second one and the state.
     resumed = Stream(
-        hub, events_path(activation_id), {**bearer(key), "Last-Event-ID": first_sms.id or ""}
+        hub.url, events_path(activation_id), {**bearer(key), "Last-Event-ID": first_sms.id or ""}
     )
     try:
         got = [resumed.next() for _ in range(2)]
@@ -335,7 +339,7 @@ def test_event_stream_new_connection_sends_every_sms_first_and_resumes_with_last
 
     # Resumed after everything: nothing until the next change, then only that change.
     caught_up = Stream(
-        hub, events_path(activation_id), {**bearer(key), "Last-Event-ID": state.id or ""}
+        hub.url, events_path(activation_id), {**bearer(key), "Last-Event-ID": state.id or ""}
     )
     try:
         assert caught_up.quiet(0.5)
@@ -408,3 +412,91 @@ def test_a_disconnected_stream_drops_its_waiter(hub: Hub) -> None:
     while len(changes.waiters(hub.rt)) and time.monotonic() < deadline:
         time.sleep(0.02)
     assert len(changes.waiters(hub.rt)) == 0
+
+
+# ---------------------------------------------------------------- the feed between processes
+
+
+def test_the_feed_wakes_waiters_on_changes_another_process_commits(hub: Hub) -> None:
+    """Another runtime on the same database stands for another process: its local waiters
+    are its own, so only the feed (NOTIFY, or SQLite's change rows) can carry its changes
+    here. A change it rolls back wakes nobody."""
+    other = runtime_for(hub.rt.settings.database_url, hub.clock)
+
+    async def scenario() -> tuple[bool, bool]:
+        await other.start(migrate_schema=False)
+        follower = asyncio.ensure_future(changes.follow(hub.rt))
+        try:
+            await asyncio.sleep(0.3)  # PostgreSQL: listening by now
+            async with changes.watch(hub.rt, 7001) as watching:
+                async with other.db.write() as conn:
+                    await changes.announce(other, conn, 7001)
+                committed = await watching.wait(5)
+            async with changes.watch(hub.rt, 7002) as watching:
+                with contextlib.suppress(RuntimeError):
+                    async with other.db.write() as conn:
+                        await changes.announce(other, conn, 7002)
+                        raise RuntimeError("rolled back")
+                rolled_back = await watching.wait(0.5)
+            return committed, rolled_back
+        finally:
+            follower.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await follower
+            await other.close()
+
+    assert hub.call(scenario()) == (True, False)
+
+
+def test_sqlite_feed_catches_up_wakes_everyone_when_far_behind_and_prunes(
+    sqlite_template: Path, tmp_path: Path
+) -> None:
+    """SQLite only: on PostgreSQL, NOTIFY keeps no rows to read, catch up on or prune."""
+    url = sqlite_copy(sqlite_template, tmp_path)
+    writer = runtime_for(url, ManualClock())
+    reader = runtime_for(url, ManualClock())
+
+    async def scenario() -> None:
+        await writer.start(migrate_schema=False)
+        await reader.start(migrate_schema=False)
+        try:
+            here = changes.waiters(reader)
+            for activation_id in (1, 2, 3):
+                async with writer.db.write() as conn:
+                    await changes.announce(writer, conn, activation_id)
+            one, unrelated = here.add(2), here.add(99)
+            last = await changes._read_rows(reader, here, 0)
+            assert last == 3
+            assert one.done() and not unrelated.done()
+            # More rows than one read takes: everyone looks again, from the newest row on.
+            async with writer.db.write() as conn:
+                for _ in range(changes.SQLITE_BATCH):
+                    await changes.announce(writer, conn, 5)
+            assert await changes._read_rows(reader, here, last) == 3 + changes.SQLITE_BATCH
+            assert unrelated.done()
+            assert len(here) == 0
+            await feed.prune(reader.db, up_to=3)
+            rows = await feed.after(reader.db, last=0, limit=10_000)
+            assert len(rows) == changes.SQLITE_BATCH
+            assert rows[0][0] == 4
+        finally:
+            await writer.close()
+            await reader.close()
+
+    asyncio.run(scenario())
+
+
+def test_an_idle_event_stream_sends_pings(hub: Hub, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(events, "PING_SECONDS", 0.2)
+    hub.stocked(count=1)
+    key = hub.customer()
+    activation_id, _ = hub.buy(key)
+    stream = Stream(hub.url, events_path(activation_id), bearer(key))
+    try:
+        first = stream.next()
+        assert first is not None and first.kind == "state"
+        pings = [stream.next(), stream.next()]
+        assert [p.comment if p else None for p in pings] == [": ping", ": ping"]
+        assert "retry: 2000" in stream.body.decode()
+    finally:
+        stream.close()

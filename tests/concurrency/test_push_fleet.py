@@ -110,7 +110,7 @@ def push(base: str, provider_key: str, phone: str, text: str, sms_id: int) -> fl
     return time.monotonic()
 
 
-def say(base: str, key: str, action: str, **params: object) -> str:
+def say(base: str, key: str, action: str, **params: str | int) -> str:
     answer = httpx.get(
         f"{base}/stubs/handler_api.php",
         params={"api_key": key, "action": action, **params},
