@@ -230,7 +230,7 @@ def test_instructions() -> None:
         "getBalance",
         "getPrices&service=tg&country=0",
         "getNumber&service=tg&country=0",
-        "getStatus&id=$ID",
+        "getStatus&id=$ID&wait=30",
         "getStatusV2&id=$ID",
         "setStatus&status=6&id=$ID",
         f"getNumberV2&service={SILENT}&country=2",
@@ -337,15 +337,10 @@ def test_demo_command_printed_flow(running_demo: RunningDemo) -> None:
     assert match is not None, bought
     activation_id = match.group(1)
     status_url = demo_run.command("getStatus").replace("$ID", activation_id)
-
-    deadline = time.monotonic() + 10  # the simulator answers ~3 s after purchase
-    while True:
-        status = demo_run.get(status_url)
-        if status.startswith("STATUS_OK:"):
-            break
-        assert status == "STATUS_WAIT_CODE", status
-        assert time.monotonic() < deadline, "no SMS from the simulated provider within 10 s"
-        time.sleep(0.5)
+    assert status_url.endswith("&wait=30")
+    # One request, held until the simulator's SMS (~3 s after purchase) is stored.
+    status = demo_run.get(status_url)
+    assert status.startswith("STATUS_OK:"), status
     code = status.removeprefix("STATUS_OK:")
     assert re.fullmatch(r"\d{5}", code), status
     v2 = httpx.get(demo_run.command("getStatusV2").replace("$ID", activation_id), timeout=10)
@@ -355,6 +350,12 @@ def test_demo_command_printed_flow(running_demo: RunningDemo) -> None:
     assert demo_run.get(finish) == "ACCESS_ACTIVATION"
     assert demo_run.balance() == "ACCESS_BALANCE:99.50"  # 100.00 - 0.50, as printed
     assert "# 99.50" in demo_run.printed
+
+    # The printed API v1 command: the same customer, the same money.
+    assert f"Bearer {demo_run.api_key}' {demo_run.base}/api/v1/balance" in demo_run.printed
+    bearer = {"Authorization": f"Bearer {demo_run.api_key}"}
+    v1 = httpx.get(f"{demo_run.base}/api/v1/balance", headers=bearer, timeout=10)
+    assert v1.json() == {"balance": 99.5, "currency": "USD"}
 
 
 @pytest.mark.slow
@@ -376,6 +377,7 @@ def test_demo_command_printed_cancel(running_demo: RunningDemo) -> None:
     assert demo_run.get(cancel) == "EARLY_CANCEL_DENIED"  # as the printed comment warns
     time.sleep(int(wait.group(1)))
     status = demo_run.command("getStatus").replace("$ID", activation_id)
+    status = status.replace("&wait=30", "")  # no SMS ever comes: do not wait for one
     assert demo_run.get(status) == "STATUS_WAIT_CODE"  # the silent service: no SMS
     assert demo_run.get(cancel) == "ACCESS_CANCEL"
     assert demo_run.get(status) == "STATUS_CANCEL"

@@ -107,9 +107,8 @@ Try the whole flow (copy-paste):
   curl '{url}&action=getNumber&service=tg&country=0'
       # -> ACCESS_NUMBER:<id>:<phone>; set ID to that id:
   ID=1
-  sleep 4                                            # the SIM bank receives the SMS
-  curl "{url}&action=getStatus&id=$ID"
-      # STATUS_WAIT_CODE, then a few seconds later STATUS_OK:<code>
+  curl "{url}&action=getStatus&id=$ID&wait=30"
+      # waits for the SMS (about 3 s here, at most 30 s), then STATUS_OK:<code>
   curl "{url}&action=getStatusV2&id=$ID"
   curl "{url}&action=setStatus&status=6&id=$ID"      # finish: ACCESS_ACTIVATION
   curl '{url}&action=getBalance'                     # 99.50
@@ -122,6 +121,13 @@ Try the whole flow (copy-paste):
   sleep {early_cancel}
   curl "{url}&action=setStatus&status=8&id=$ID"      # ACCESS_CANCEL
   curl '{url}&action=getBalance'                     # 99.50 again: the 0.10 came back
+
+  # The same customer on the JSON API v1 (interactive docs: {base}/api/v1/docs):
+  curl -H 'Authorization: Bearer {setup.api_key}' {base}/api/v1/balance
+  curl -H 'Authorization: Bearer {setup.api_key}' -H 'Content-Type: application/json' \\
+       -d '{{"service": "tg", "country": 0}}' {base}/api/v1/activations
+      # -> {{"id": <id>, ...}}; set ID to that id, then watch its SMS arrive as events:
+  curl -N -H 'Authorization: Bearer {setup.api_key}' {base}/api/v1/activations/$ID/events
 
 Press Ctrl+C to stop.
 """
