@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import Select, Update, bindparam, func, insert, or_, select, text, update
 
@@ -293,3 +293,25 @@ async def sms_texts(conn: Conn, activation_ids: list[int]) -> dict[int, list[tup
     for row in rows:
         found[int(row.activation_id)].append((str(row.text), str(row.code)))
     return found
+
+
+_SMS_OF = (
+    select(sms.c.id, sms.c.text, sms.c.code, sms.c.received_at)
+    .where(sms.c.activation_id == bindparam("activation_id"), sms.c.id > bindparam("after"))
+    .order_by(sms.c.id)
+)
+
+
+async def sms_of(db: Database, *, activation_id: int, after: int = 0) -> list[StoredSms]:
+    """The SMS matched to the activation with an id past ``after``, oldest first (the
+    event stream's SMS events), in one read outside any transaction."""
+    async with db.read() as conn:
+        rows = await conn.execute(_SMS_OF, {"activation_id": activation_id, "after": after})
+        return [StoredSms(int(r[0]), str(r[1]), str(r[2]), int(r[3])) for r in rows]
+
+
+class StoredSms(NamedTuple):
+    id: int
+    text: str
+    code: str
+    received_at: int

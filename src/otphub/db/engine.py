@@ -24,7 +24,7 @@ from sqlalchemy import CursorResult, Executable, Insert, Select, Table
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.util.typing import TupleAny, Unpack
 
-from otphub.db.postgres import PostgresDatabase
+from otphub.db.postgres import AFTER_COMMIT, PostgresDatabase
 from otphub.db.prepared import _MAX_PREPARED as _MAX_PREPARED
 from otphub.db.prepared import HotStatements, Rows
 from otphub.db.sqlite import (
@@ -48,6 +48,7 @@ __all__ = [
     "SQLiteDatabase",
     "SyncConn",
     "WriterGate",
+    "after_commit",
     "async_url",
     "insert_or_nothing",
     "observed",
@@ -90,6 +91,18 @@ class Database(Protocol):
         long reads (the stock count)."""
 
     async def dispose(self) -> None: ...
+
+
+def after_commit(conn: Conn, hook: Callable[[], None]) -> None:
+    """Run ``hook`` right after the write transaction of ``conn`` commits (in this task,
+    before ``db.write()`` returns); never if it rolls back."""
+    if isinstance(conn, SyncConn):
+        if conn.after_commit is None:
+            conn.after_commit = []
+        conn.after_commit.append(hook)
+        return
+    info: dict[str, Any] = conn.info  # type: ignore[attr-defined]
+    info.setdefault(AFTER_COMMIT, []).append(hook)
 
 
 def insert_or_nothing(table: Table, *, conflict_on: list[str]) -> dict[bool, Insert]:

@@ -22,6 +22,9 @@ if TYPE_CHECKING:  # the protocols' module imports this one
 
 T = TypeVar("T")
 
+# The key, in a connection's ``info``, of what runs once its transaction has committed.
+AFTER_COMMIT = "otphub_after_commit"
+
 
 class PostgresDatabase:
     is_sqlite = False
@@ -72,10 +75,24 @@ class PostgresDatabase:
             row = await self._hot.fetchrow(sql, *values)
         return row
 
+    @property
+    def dsn(self) -> str:
+        """The plain ``postgresql://`` URL, for a connection of asyncpg's own (LISTEN)."""
+        return self._dsn
+
     @asynccontextmanager
     async def write(self) -> AsyncIterator[Conn]:
+        hooks: list[Callable[[], None]] | None = None
         async with self.engine.begin() as conn:
-            yield conn
+            try:
+                yield conn
+            finally:
+                # The connection's info outlives the checkout: take what this transaction
+                # left there whatever happens, and run it only once it has committed.
+                hooks = conn.info.pop(AFTER_COMMIT, None)
+        if hooks is not None:
+            for hook in hooks:
+                hook()
 
     @asynccontextmanager
     async def read(self) -> AsyncIterator[Conn]:

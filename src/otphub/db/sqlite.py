@@ -91,6 +91,8 @@ class SyncConn:
         self._conn = conn
         self._hot = hot
         self._driver: Any = None
+        # What runs once this transaction has committed (see engine.after_commit).
+        self.after_commit: list[Callable[[], None]] | None = None
         # Whoever listens to SQLAlchemy's statement events (instrumentation, the outage
         # tests) sees every statement: then none goes past SQLAlchemy.
         self._observed = observed(conn)
@@ -182,8 +184,9 @@ class SQLiteDatabase:
                 # SQLAlchemy learns that a transaction is open (it does nothing on the
                 # driver), so that code given the connection (Alembic) does not commit it.
                 conn.begin()
+            sync_conn = SyncConn(conn, self._hot_statements)
             try:
-                yield SyncConn(conn, self._hot_statements)
+                yield sync_conn
                 run_sql("COMMIT")
             except BaseException:
                 try:
@@ -192,6 +195,9 @@ class SQLiteDatabase:
                     self._drop_writer()  # in doubt: never reuse it
                 raise
         self._after_commit()
+        if sync_conn.after_commit is not None:
+            for hook in sync_conn.after_commit:
+                hook()
 
     def _writer_connection(self) -> Connection:
         if self._writer is None:

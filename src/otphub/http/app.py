@@ -18,7 +18,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from otphub import metrics
-from otphub.http import agent, customer_api
+from otphub.http import agent, customer_api, events
 from otphub.http.answers import text
 from otphub.http.body_timeout import BodyTimeout
 from otphub.http.limits import BodyLimit, Limiter, retry_after
@@ -26,6 +26,7 @@ from otphub.http.shortcut import Shortcut
 from otphub.services import agents, database
 from otphub.services.runtime import Runtime
 from otphub.workers.agent_poller import run_agent_poller
+from otphub.workers.change_feed import run_change_feed
 from otphub.workers.outbox import run_outbox
 from otphub.workers.sweeper import run_sweeper
 from otphub.workers.upstream_follower import run_upstream_follower
@@ -92,6 +93,7 @@ def create_app(
         run_outbox,
         run_upstream_poller,
         run_upstream_follower,
+        run_change_feed,
     ),
 ) -> Starlette:
     """``manage_runtime``: start the runtime (migrations, catalog) with the app and close it
@@ -122,6 +124,12 @@ def create_app(
     routes = [
         *(Route(path, customer_api.endpoint, methods=["GET", "POST"]) for path in customer_paths),
         Route("/agent/api/sms", agent.push_sms, methods=["POST"]),
+        # Before API v1's Mount("/api/v1", ...), so that it is matched first.
+        Route(
+            "/api/v1/activations/{activation_id}/events",
+            events.activation_events,
+            methods=["GET"],
+        ),
         Route("/healthz", healthz, methods=["GET"]),
         Route("/readyz", readyz, methods=["GET"]),
         Route("/metrics", metrics_endpoint, methods=["GET"]),

@@ -7,6 +7,7 @@ answer, errors included, is HTTP 200 with a byte-exact body; an unexpected failu
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Callable
 from dataclasses import replace
@@ -18,13 +19,14 @@ from starlette.responses import Response
 from otphub import metrics
 from otphub.config import RequestLogs
 from otphub.domain import errors
-from otphub.domain.activation import Activation, State, status_answer
+from otphub.domain.activation import LIVE_STATES, Activation, State, status_answer
+from otphub.domain.numbers import parse_whole
 from otphub.http import limits
 from otphub.http import reference_actions as reference
 from otphub.http.answers import json_answer, text
 from otphub.http.limits import Limiter
 from otphub.http.params import Action, Params, read_params
-from otphub.services import accounts, history, lifecycle, purchase
+from otphub.services import accounts, changes, history, lifecycle, purchase
 from otphub.services.accounts import Customer
 from otphub.services.runtime import Runtime
 
@@ -197,6 +199,42 @@ ACTIONS: dict[str, Action] = {
 }
 
 
+# OTPHub's extension: ``wait=N`` on the status polls (the spec's "OTPHub's extensions").
+MAX_WAIT = 60
+# A re-read this long after the activation's deadline finds it overdue (whole seconds).
+_PAST_DEADLINE = 0.05
+
+
+def wait_seconds(raw: str) -> int:
+    """``wait``: 0 to 60 seconds; more is 60; malformed is 0 (no wait)."""
+    value = parse_whole(raw)
+    if value is None or value <= 0:
+        return 0
+    return min(value, MAX_WAIT)
+
+
+async def _long_poll(
+    rt: Runtime, customer: Customer, poll: Poll, act: Activation, first: Response, seconds: int
+) -> Response:
+    """The poll's answer as soon as it differs from ``first`` (the answer at arrival), or
+    the current one after ``seconds``. Holds no database connection while it waits: each
+    turn registers for the activation's next change, re-reads it (one statement), and
+    waits for a change, the deadline of the activation (then resolved on the re-read), or
+    the end of the wait."""
+    loop = asyncio.get_running_loop()
+    ends = loop.time() + seconds
+    activation_id = str(act.id)
+    while True:
+        async with changes.watch(rt, act.id) as watching:
+            act = await lifecycle.current(rt, customer=customer, activation_id=activation_id)
+            answer = poll(rt, act)
+            remaining = ends - loop.time()
+            if answer.body != first.body or act.state not in LIVE_STATES or remaining <= 0:
+                return answer
+            until_deadline = act.expires_at - rt.clock.now() + _PAST_DEADLINE
+            await watching.wait(min(remaining, max(until_deadline, _PAST_DEADLINE)))
+
+
 def _too_many(reason: str, seconds: float) -> Response:
     metrics.RATE_LIMITED.labels(reason).inc()
     response = text("TOO_MANY_REQUESTS", status_code=429)
@@ -230,7 +268,13 @@ async def _answer(rt: Runtime, params: Params, limiter: Limiter, ip: str) -> Res
         act = await lifecycle.as_seen_now(
             rt, customer=customer, activation_id=params.get("id"), read=polled
         )
-        return poll(rt, act)
+        answer = poll(rt, act)
+        wanted_wait = params.get("wait")
+        if wanted_wait is not None and act.state in LIVE_STATES:
+            seconds = wait_seconds(wanted_wait)
+            if seconds:
+                return await _long_poll(rt, customer, poll, act, answer, seconds)
+        return answer
     action = ACTIONS.get(name)
     if action is None:
         raise errors.BadAction()

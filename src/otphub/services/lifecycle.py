@@ -26,7 +26,7 @@ from otphub.domain.activation import (
 )
 from otphub.domain.codes import extract_code
 from otphub.domain.numbers import parse_whole
-from otphub.services import accounts, supply_events
+from otphub.services import accounts, changes, supply_events
 from otphub.services.accounts import Customer, Provider
 from otphub.services.runtime import Runtime
 
@@ -49,6 +49,7 @@ async def _finish(rt: Runtime, conn: Conn, act: Activation, now: int) -> None:
         conn, act.id, leaving=HAS_CODE_STATES, to=State.FINISHED, ended_at=now
     ):
         raise ConcurrentChange(act.id)
+    await changes.announce(rt, conn, act.id)
     provider_account = await providers.account_of(conn, act.provider_id)
     hold = await ledger.hold_of_activation(conn, act.id)
     metrics.CAPTURES.inc()
@@ -72,6 +73,7 @@ async def _cancel(rt: Runtime, conn: Conn, act: Activation, now: int) -> bool:
         conn, act.id, leaving=(State.WAITING,), to=State.CANCELLED, ended_at=now
     ):
         raise ConcurrentChange(act.id)
+    await changes.announce(rt, conn, act.id)
     hold = await ledger.hold_of_activation(conn, act.id)
     metrics.RELEASES.inc()
     await ledger.release(conn, system=rt.accounts(), hold=hold, now=now)
@@ -119,12 +121,13 @@ async def _locked_current(
 
 async def _apply(rt: Runtime, conn: Conn, act: Activation, outcome: Outcome, now: int) -> None:
     if outcome is Outcome.READY:
-        await activations.mark_ready(conn, act.id, now)
+        await activations.mark_ready(conn, act.id, now)  # nothing a customer sees changes
         if act.remote_id is not None:  # issue 9: mirrored to an upstream (outbox)
             await supply_events.ready(rt, conn, act, now=now)
     elif outcome is Outcome.RETRY:
         if not await activations.move(conn, act.id, leaving=HAS_CODE_STATES, to=State.RETRY):
             raise ConcurrentChange(act.id)
+        await changes.announce(rt, conn, act.id)
         if act.remote_id is not None:  # issue 9: mirrored to an upstream (outbox)
             await supply_events.retry(rt, conn, act, now=now)
     elif outcome is Outcome.FINISH:
@@ -245,6 +248,8 @@ async def ingest_sms(
         ):
             raise ConcurrentChange(live.id)
         await activations.match_sms(conn, sms_id=stored, activation_id=live.id)
+        # Waiting requests and event streams, here and on every other process, after commit.
+        await changes.announce(rt, conn, live.id)
         return IngestResult(sms_id=stored, activation_id=live.id)
 
 
@@ -324,6 +329,11 @@ async def live_activations(rt: Runtime, *, customer: Customer) -> list[Activatio
     await resolve_overdue_of(rt, customer=customer)
     async with rt.db.read() as conn:
         return await activations.live_of_customer(conn, customer.id)
+
+
+async def sms_after(rt: Runtime, *, activation_id: int, after: int) -> list[activations.StoredSms]:
+    """The activation's SMS with an id past ``after``, oldest first (the event stream)."""
+    return await activations.sms_of(rt.db, activation_id=activation_id, after=after)
 
 
 async def awaiting_sms(rt: Runtime, *, provider_id: int, bought_before: int) -> list[Activation]:

@@ -1,0 +1,165 @@
+"""``GET /api/v1/activations/{id}/events``: an activation's changes as Server-Sent Events.
+
+First what the client has not seen (on a new connection: every SMS of the activation as
+``sms`` events, oldest first, then one ``state`` event), then each change as it happens;
+the final ``state`` of an ended activation closes the stream. Every event's id says what
+the client has seen, ``<last SMS id>.<digest of the last state>``, so a client that
+reconnects with ``Last-Event-ID`` resumes on any process of the deployment without any
+state kept on the server. While waiting, the stream holds no database connection (see
+``services/changes.py``); a ``: ping`` comment every 15 s keeps proxies from closing it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+from collections.abc import AsyncIterator
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response, StreamingResponse
+
+from otphub import metrics
+from otphub.domain import errors
+from otphub.domain.activation import LIVE_STATES, Activation
+from otphub.http import limits
+from otphub.http.activation_json import activation_json, sms_json
+from otphub.http.limits import Limiter
+from otphub.services import accounts, changes, lifecycle
+from otphub.services.accounts import Customer
+from otphub.services.runtime import Runtime
+
+PING_SECONDS = 15.0
+RETRY_MS = 2000
+# Wake this long after the activation's deadline (whole seconds), when the re-read resolves it.
+_PAST_DEADLINE = 0.05
+_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
+
+
+def refusal(word: str) -> JSONResponse:
+    """A refusal as API v1 answers it: the status and plain words of ``errors``' table."""
+    name = errors.refusal_name(word)
+    body: dict[str, Any] = {"error": name, "message": errors.explain(word)}
+    if name == "BANNED":
+        # BANNED:'2026-06-01 17-30-57' (the protocol's spelling) → "2026-06-01 17:30:57"
+        day, _, clock = word.partition(":")[2].strip("'").partition(" ")
+        body["until"] = f"{day} {clock.replace('-', ':')}"
+    return JSONResponse(body, status_code=errors.http_status(word))
+
+
+def _presented_key(request: Request) -> str | None:
+    scheme, _, token = request.headers.get("authorization", "").partition(" ")
+    if scheme.lower() == "bearer" and token.strip():
+        return token.strip()
+    return request.query_params.get("api_key")
+
+
+async def _customer(request: Request, rt: Runtime, limiter: Limiter) -> Customer | Response:
+    try:
+        customer = await accounts.authenticate_customer(rt, _presented_key(request))
+    except errors.BadKey as refused:
+        blocked = limiter.failed_auth(request.client.host if request.client else "-")
+        return _too_many("auth_failures", blocked) if blocked else refusal(refused.word)
+    wait = await limiter.customer_wait(rt, customer)
+    if wait:
+        return _too_many("key_rate", wait)
+    return customer
+
+
+def _too_many(reason: str, seconds: float) -> Response:
+    metrics.RATE_LIMITED.labels(reason).inc()
+    response = refusal("TOO_MANY_REQUESTS")
+    response.headers["Retry-After"] = limits.retry_after(seconds)
+    return response
+
+
+async def activation_events(request: Request) -> Response:
+    rt: Runtime = request.app.state.runtime
+    limiter: Limiter = request.app.state.limiter
+    try:
+        found = await _customer(request, rt, limiter)
+        if isinstance(found, Response):
+            return found
+        act = await lifecycle.current(
+            rt, customer=found, activation_id=request.path_params["activation_id"]
+        )
+    except errors.ProtocolError as refused:
+        return refusal(refused.word)
+    seen = Seen.parse(request.headers.get("last-event-id"))
+    return StreamingResponse(
+        _stream(rt, found, act, seen),
+        media_type="text/event-stream; charset=utf-8",
+        headers=_HEADERS,
+    )
+
+
+class Seen:
+    """What the client has seen: the id of its last SMS and the digest of its last state."""
+
+    def __init__(self, sms_id: int = 0, state: str = "") -> None:
+        self.sms_id = sms_id
+        self.state = state
+
+    @classmethod
+    def parse(cls, token: str | None) -> Seen:
+        """A ``Last-Event-ID``; anything unreadable counts as nothing seen."""
+        if not token:
+            return cls()
+        sms_id, _, state = token.strip().partition(".")
+        if not sms_id.isdigit() or len(sms_id) > 19:
+            return cls()
+        return cls(int(sms_id), state[:32])
+
+    def token(self) -> str:
+        return f"{self.sms_id}.{self.state or '-'}"
+
+
+def _event(kind: str, token: str, data: str) -> str:
+    return f"id: {token}\nevent: {kind}\ndata: {data}\n\n"
+
+
+def _line(value: dict[str, Any]) -> str:
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+
+
+async def _stream(
+    rt: Runtime, customer: Customer, act: Activation, seen: Seen
+) -> AsyncIterator[str]:
+    loop = asyncio.get_running_loop()
+    yield f"retry: {RETRY_MS}\n\n"
+    next_ping = loop.time() + PING_SECONDS
+    first = True
+    while True:
+        # Registered before the re-read: a change committed in between still wakes us.
+        async with changes.watch(rt, act.id) as watching:
+            if not first:
+                act = await lifecycle.current(rt, customer=customer, activation_id=str(act.id))
+            first = False
+            out = []
+            for stored in await lifecycle.sms_after(rt, activation_id=act.id, after=seen.sms_id):
+                seen.sms_id = stored.id
+                data = sms_json(
+                    sms_id=stored.id,
+                    text=stored.text,
+                    code=stored.code,
+                    received_at=stored.received_at,
+                )
+                out.append(_event("sms", seen.token(), _line(data)))
+            state = _line(activation_json(rt, act))
+            digest = hashlib.sha256(state.encode()).hexdigest()[:16]
+            if digest != seen.state:
+                seen.state = digest
+                out.append(_event("state", seen.token(), state))
+            if out:
+                yield "".join(out)
+                next_ping = loop.time() + PING_SECONDS
+            if act.state not in LIVE_STATES:
+                return  # the final state is sent: the server closes the stream
+            until_deadline = act.expires_at - rt.clock.now() + _PAST_DEADLINE
+            woken = await watching.wait(
+                min(next_ping - loop.time(), max(until_deadline, _PAST_DEADLINE))
+            )
+        if not woken and loop.time() >= next_ping:
+            yield ": ping\n\n"
+            next_ping = loop.time() + PING_SECONDS

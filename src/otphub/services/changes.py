@@ -1,0 +1,196 @@
+"""Change notifications: a request waits for an activation to change, wherever the change
+is made.
+
+Waiters are futures in a dict keyed by activation id (no task per waiter: a future, a set
+entry and a timer handle, a few hundred bytes). They are woken
+
+- right after the commit of a change made in this process (``announce`` registers the
+  wake-up on the transaction), without waiting for the cross-process path;
+- by ``follow``, this process's one reader of the deployment's change feed (a worker
+  started with the app, never by the CLI): PostgreSQL's NOTIFY on one dedicated connection,
+  or SQLite's ``activation_changes`` rows, read every ``SQLITE_POLL`` seconds only while
+  someone waits.
+
+A wake-up means "look again": it may be spurious (a change of no interest, a change made
+here and heard again from the feed, the feed reconnecting), so every waiter re-reads and
+compares. Whoever waits registers first and reads after (``watch``), so that a change
+committed between the read and the wait is never missed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import AsyncIterator
+
+import structlog
+
+from otphub.db import changes as feed
+from otphub.db.engine import Conn, PostgresDatabase
+from otphub.services.runtime import Runtime
+
+log = structlog.get_logger("otphub.changes")
+
+# SQLite: how often the change rows are read while someone waits, and how many at a time
+# (more than that since the last read: every waiter is woken instead, to look again).
+SQLITE_POLL = 0.025
+SQLITE_BATCH = 500
+# SQLite: change rows older than this are deleted (every process read them long ago).
+KEEP_ROWS_SECONDS = 600.0
+
+
+class Waiters:
+    """This process's waiters, by activation id."""
+
+    def __init__(self) -> None:
+        self._by_id: dict[int, set[asyncio.Future[None]]] = {}
+        self._someone: asyncio.Event | None = None  # set while anyone waits (SQLite's reader)
+
+    def __len__(self) -> int:
+        return sum(len(futures) for futures in self._by_id.values())
+
+    def add(self, activation_id: int) -> asyncio.Future[None]:
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._by_id.setdefault(activation_id, set()).add(future)
+        self.someone().set()
+        return future
+
+    def discard(self, activation_id: int, future: asyncio.Future[None]) -> None:
+        futures = self._by_id.get(activation_id)
+        if futures is None:
+            return
+        futures.discard(future)
+        if not futures:
+            del self._by_id[activation_id]
+            if not self._by_id:
+                self.someone().clear()
+
+    def wake(self, activation_id: int) -> None:
+        for future in self._by_id.pop(activation_id, ()):
+            if not future.done():
+                future.set_result(None)
+        if not self._by_id:
+            self.someone().clear()
+
+    def wake_all(self) -> None:
+        for activation_id in list(self._by_id):
+            self.wake(activation_id)
+
+    def someone(self) -> asyncio.Event:
+        if self._someone is None:  # created lazily: it belongs to the loop that waits
+            self._someone = asyncio.Event()
+        return self._someone
+
+    def ids(self) -> set[int]:
+        return set(self._by_id)
+
+
+def waiters(rt: Runtime) -> Waiters:
+    found = rt.extensions.get("change_waiters")
+    if found is None:
+        found = rt.extensions["change_waiters"] = Waiters()
+    assert isinstance(found, Waiters)
+    return found
+
+
+async def announce(rt: Runtime, conn: Conn, activation_id: int) -> None:
+    """Call inside the write transaction of any change to an activation (state, code, SMS):
+    after commit, the waiters on that activation in every process of the deployment wake."""
+    await feed.announce(
+        conn, is_sqlite=rt.db.is_sqlite, activation_id=activation_id, now=rt.clock.now()
+    )
+    here = waiters(rt)
+    feed.after_commit(conn, lambda: here.wake(activation_id))
+
+
+class Watch:
+    """One registration on an activation: ``wait`` returns once it changed (or may have)."""
+
+    def __init__(self, future: asyncio.Future[None]) -> None:
+        self._future = future
+
+    async def wait(self, seconds: float) -> bool:
+        """``True`` when woken (look again), ``False`` after ``seconds``."""
+        if self._future.done():
+            return True
+        if seconds <= 0:
+            return False
+        try:
+            async with asyncio.timeout(seconds):
+                await self._future
+        except TimeoutError:
+            return False
+        return True
+
+
+@contextlib.asynccontextmanager
+async def watch(rt: Runtime, activation_id: int) -> AsyncIterator[Watch]:
+    """Register for the next change of the activation, then read it, then ``wait``: a
+    change committed after the registration wakes it even if it came before the wait."""
+    here = waiters(rt)
+    future = here.add(activation_id)
+    try:
+        yield Watch(future)
+    finally:
+        here.discard(activation_id, future)
+
+
+async def wait_change(rt: Runtime, activation_id: int, timeout: float) -> bool:  # noqa: ASYNC109
+    """Until a change of that activation is announced (True; may be spurious: re-read and
+    compare) or ``timeout`` seconds pass (False). Holds no database connection."""
+    async with watch(rt, activation_id) as watching:
+        return await watching.wait(timeout)
+
+
+# ---------------------------------------------------------------- the feed's reader
+
+
+async def follow(rt: Runtime) -> None:
+    """Wake this process's waiters on the changes that other processes commit, until
+    cancelled (the app's worker: ``workers/change_feed.py``)."""
+    here = waiters(rt)
+    if isinstance(rt.db, PostgresDatabase):
+        await feed.listen(rt.db, on_change=here.wake, on_connected=here.wake_all)
+        return
+    await _follow_rows(rt, here)
+
+
+async def _follow_rows(rt: Runtime, here: Waiters) -> None:
+    last = await feed.latest(rt.db)
+    # (monotonic time, the newest row's id then), one a minute: the rows up to that id are
+    # deleted KEEP_ROWS_SECONDS later, by whichever process gets there first.
+    marks: list[tuple[float, int]] = [(time.monotonic(), last)]
+    while True:
+        try:
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(60):
+                    await here.someone().wait()
+            if here.someone().is_set():
+                last = await _read_rows(rt, here, last)
+            now = time.monotonic()
+            if now - marks[-1][0] >= 60:
+                marks.append((now, await feed.latest(rt.db)))
+            if len(marks) > 1 and now - marks[0][0] >= KEEP_ROWS_SECONDS:
+                _, up_to = marks.pop(0)
+                await feed.prune(rt.db, up_to=up_to)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("change_feed_failure")
+            await asyncio.sleep(1.0)
+        await asyncio.sleep(SQLITE_POLL)
+
+
+async def _read_rows(rt: Runtime, here: Waiters, last: int) -> int:
+    """Wake the waiters of the change rows past ``last``; returns the new ``last``."""
+    rows = await feed.after(rt.db, last=last, limit=SQLITE_BATCH)
+    if len(rows) == SQLITE_BATCH:
+        # Far behind (nobody waited for a while): read where the feed is now, then everyone
+        # looks again (a change up to there is visible to their next read).
+        newest = await feed.latest(rt.db)
+        here.wake_all()
+        return newest
+    for _row, activation_id in rows:
+        here.wake(activation_id)
+    return rows[-1][0] if rows else last
