@@ -883,7 +883,8 @@ def run_waits(
         ]
         for server in servers:
             argv += ["--server-pid", str(server.pid)]
-        limit = 60 + count / 200 + args.wait_sample / args.push_rate + 60
+        # open (60) + idle (20) + pushes + their last answers (10 + 30) + closing (10) + slack
+        limit = 60 + 20 + args.wait_sample / args.push_rate + 40 + 10 + 30
         sys0 = system_busy_seconds()
         wall0 = time.monotonic()
         try:
@@ -1130,7 +1131,7 @@ def wait_table(waits: list[dict[str, Any]]) -> list[str]:
         rss_peak = next(iter(w["server_rss_peak_sampled_mb"].values()))
         srv = next(iter(w["server_cpu_push_pct"].values()))
         notes = []
-        if w.get("settle_s") is not None:
+        if w.get("written_s") is not None:
             notes.append(f"requests written in {w['written_s']} s")
         if len(w["server_rss_peak_sampled_mb"]) > 1:
             others = list(w["server_rss_peak_sampled_mb"].values())[1:]

@@ -360,8 +360,9 @@ async def push_all(args: argparse.Namespace, pushes: list[Push], tally: Tally) -
                 push.sent_at = now()
                 writer.write(request)
                 await writer.drain()
-                status, headers = await read_head(reader)
-                answer = await read_body(reader, headers)
+                async with asyncio.timeout(args.push_timeout):
+                    status, headers = await read_head(reader)
+                    answer = await read_body(reader, headers)
                 push.answered_at = now()
                 if status != 200 or answer != b'{"status":"SUCCESS"}':
                     push.error = f"HTTP {status}"
@@ -369,7 +370,7 @@ async def push_all(args: argparse.Namespace, pushes: list[Push], tally: Tally) -
                 if headers.get("connection", "").lower() == "close":
                     writer.close()
                     reader = writer = None
-            except (OSError, asyncio.IncompleteReadError, ValueError) as exc:
+            except (OSError, asyncio.IncompleteReadError, ValueError, TimeoutError) as exc:
                 push.error = type(exc).__name__
                 tally.add(f"push {type(exc).__name__}", str(exc))
                 if writer is not None:
@@ -435,16 +436,24 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         await asyncio.wait_for(waiters.all_open.wait(), timeout=args.open_limit)
     result["open_s"] = round(now() - t0, 2)
     result["opened"] = waiters.opened
+    # Long-poll: every request is written, and the server has read them all once its CPU is
+    # idle. SSE: every stream has its first state; the pushes wait for the server's idle too,
+    # so that they are not timed against the last openings' work.
+    settle = await until_idle(waiting_pid, threshold_pct=10, window=0.25, limit=args.settle)
+    result["settle_s"] = round(settle, 2)
     if args.mode == "longpoll":
-        # Every request is written: the server has read them all once its CPU is idle.
-        settle = await until_idle(waiting_pid, threshold_pct=10, window=0.25, limit=20)
         result["written_s"] = result["open_s"]
         result["open_s"] = round(now() - t0, 2)
-        result["settle_s"] = round(settle, 2)
     result["server_cpu_open_s"] = round(cpu_seconds(waiting_pid) - cpu0[waiting_pid], 2)
     rss.sample()
     result["server_rss_open_mb"] = {str(p): round(vm_kb(p, "VmRSS") / 1024, 1) for p in pids}
-    holding = [w for w in waiters.waiters if w.error is None and w.answered_at is None]
+    # Only those open now are pushed to (an SSE stream still without its first state
+    # would time its opening, not the change).
+    holding = [
+        w
+        for w in waiters.waiters
+        if w.opened_at is not None and w.error is None and w.answered_at is None
+    ]
     result["holding"] = len(holding)
 
     # ---- push
@@ -507,7 +516,9 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     )
     result["server_cpu_s"] = {str(p): round(cpu_seconds(p) - cpu0[p], 2) for p in pids}
     waiters.close_all()
-    await asyncio.gather(*waiters.tasks, return_exceptions=True)
+    with contextlib.suppress(TimeoutError):
+        async with asyncio.timeout(10):
+            await asyncio.gather(*waiters.tasks, return_exceptions=True)
     return result
 
 
@@ -525,6 +536,8 @@ def main() -> None:
     parser.add_argument("--wait", type=int, default=60, help="long-poll wait=")
     parser.add_argument("--connect-concurrency", type=int, default=256)
     parser.add_argument("--open-limit", type=float, default=60.0, help="seconds to open all")
+    parser.add_argument("--settle", type=float, default=20.0, help="at most, for the idle")
+    parser.add_argument("--push-timeout", type=float, default=30.0, help="seconds per push")
     parser.add_argument("--drain", type=float, default=10.0, help="seconds for late answers")
     parser.add_argument("--seed", type=int, default=20261130)
     args = parser.parse_args()
