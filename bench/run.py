@@ -174,12 +174,18 @@ class WaitScenario:
     databases: tuple[str, ...] = ("sqlite", "postgresql")
 
 
+# The status polls (no wait) on a waiting scenario's server: before the waiters come, and
+# while they are held (the hot path must not get slower for them).
+POLL_BEFORE = Scenario(
+    "get_status_before_waiters", "getStatus, none waiting", "get_status.lua", actions=("getStatus",)
+)
+POLL_HOLDING = Scenario(
+    "get_status_while_waiting", "getStatus, all waiting", "get_status.lua", actions=("getStatus",)
+)
 WAIT_SCENARIOS = (
     WaitScenario("longpoll", "getStatus wait=60", "longpoll"),
     WaitScenario("sse", "SSE events", "sse"),
-    WaitScenario(
-        "longpoll_2servers", "getStatus wait=60, 2 proc", "longpoll", 2, ("postgresql",)
-    ),
+    WaitScenario("longpoll_2servers", "getStatus wait=60, 2 proc", "longpoll", 2, ("postgresql",)),
     WaitScenario("sse_2servers", "SSE events, 2 proc", "sse", 2, ("postgresql",)),
 )
 
@@ -880,25 +886,57 @@ def run_waits(
             str(args.wait_sample),
             "--push-rate",
             str(args.push_rate),
+            # Held without anything happening: 16 s for SSE, one whole round of its 15 s
+            # pings (every stream pings once in any 15 s window after they are all open).
+            "--idle",
+            "16" if scenario.mode == "sse" else "5",
         ]
         for server in servers:
             argv += ["--server-pid", str(server.pid)]
-        # open (60) + idle (20) + pushes + their last answers (10 + 30) + closing (10) + slack
-        limit = 60 + 20 + args.wait_sample / args.push_rate + 40 + 10 + 30
+        # open (60) + idle CPU (20) + idle hold (16) + pushes + their last answers (10 + 30)
+        # + closing (10) + slack
+        limit = 60 + 20 + 16 + args.wait_sample / args.push_rate + 40 + 10 + 30
+        polls = scenario.servers == 1 and args.duration > 0
+        ctx = Context(
+            base_url=urls[0],
+            data_dir=data_dir,
+            duration=args.duration,
+            connections=args.connections,
+            server=servers[0],
+            pg_database=PG_DATABASE if db == "postgresql" else None,
+            pg_admin_url=args.postgres_url if db == "postgresql" else None,
+            quiet=quiet,
+        )
+        if polls:
+            # The hot path on this fresh server, then again while the waiters are held.
+            out["polls"] = [asdict(run_wrk(ctx, POLL_BEFORE))]
+            pause = WORK / f"waiters-{scenario.key}.go"
+            pause.unlink(missing_ok=True)
+            argv += ["--pause-file", str(pause)]
         sys0 = system_busy_seconds()
         wall0 = time.monotonic()
+        client = subprocess.Popen(
+            argv, cwd=BENCH, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        )
         try:
-            done = subprocess.run(
-                argv, capture_output=True, text=True, timeout=limit, cwd=BENCH, check=False
-            )
+            if polls:
+                assert client.stdout is not None
+                for raw in client.stdout:  # bounded: the client waits 90 s at most
+                    if raw.startswith("BENCH_HOLDING"):
+                        out["polls"].append(asdict(run_wrk(ctx, POLL_HOLDING)))
+                        break
+                pause.touch()
+            stdout, stderr = client.communicate(timeout=limit)
         except subprocess.TimeoutExpired:
+            client.kill()
+            client.communicate()
             out["error"] = f"the load client did not finish in {limit:.0f} s"
             return out
         wall = time.monotonic() - wall0
         out["machine_busy_pct"] = round(100 * (system_busy_seconds() - sys0) / wall, 1)
-        line = next((ln for ln in done.stdout.splitlines() if ln.startswith("BENCH_WAIT ")), None)
+        line = next((ln for ln in stdout.splitlines() if ln.startswith("BENCH_WAIT ")), None)
         if line is None:
-            out["error"] = f"client exit {done.returncode}: {done.stderr.strip()[-600:]}"
+            out["error"] = f"client exit {client.returncode}: {stderr.strip()[-600:]}"
             return out
         out.update(json.loads(line.removeprefix("BENCH_WAIT ")))
     finally:
@@ -1136,6 +1174,16 @@ def wait_table(waits: list[dict[str, Any]]) -> list[str]:
         if len(w["server_rss_peak_sampled_mb"]) > 1:
             others = list(w["server_rss_peak_sampled_mb"].values())[1:]
             notes.append(f"push server peak RSS {others} MB")
+        polls = [p for p in w.get("polls", []) if not p["error"]]
+        if len(polls) == 2:
+            before, holding = polls
+            notes.append(
+                f"getStatus req/s (p99 ms) before {before['rps']:.0f} ({_fmt(before['p99_ms'])})"
+                f", holding {holding['rps']:.0f} ({_fmt(holding['p99_ms'])})"
+            )
+        idle = w.get("server_cpu_idle_pct", {})
+        if idle:
+            notes.append(f"srv% holding idle {next(iter(idle.values()))}")
         if w["errors"]:
             notes.append(f"errors {w['errors']}")
         if w["missed"]:

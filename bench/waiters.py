@@ -34,6 +34,7 @@ import random
 import resource
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -404,6 +405,15 @@ def percentiles(values: list[float]) -> dict[str, float | int | None]:
     }
 
 
+async def poll_until(done: Callable[[], bool], *, limit: float, every: float) -> None:
+    """Until ``done()`` (checked every ``every`` seconds), ``limit`` seconds at most: what
+    it waits for is spread over thousands of connections, no one event to wait on."""
+    for _ in range(max(1, round(limit / every))):
+        if done():
+            return
+        await asyncio.sleep(every)
+
+
 def read_targets(data_dir: Path, count: int) -> list[Target]:
     """The loader's live activations (status.tsv: id, owner's key) with their numbers
     (live_phones.tsv: phone, provider's key), in the same order."""
@@ -449,6 +459,20 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     result["server_rss_open_mb"] = {str(p): round(vm_kb(p, "VmRSS") / 1024, 1) for p in pids}
     # Only those open now are pushed to (an SSE stream still without its first state
     # would time its opening, not the change).
+    # What holding them costs when nothing happens (SSE: the pings every 15 s and whatever
+    # the server does for each).
+    idle0 = {pid: cpu_seconds(pid) for pid in pids}
+    await asyncio.sleep(args.idle)
+    result["idle_s"] = args.idle
+    result["server_cpu_idle_pct"] = {
+        str(p): round(100 * (cpu_seconds(p) - idle0[p]) / args.idle, 1) for p in pids
+    }
+    if args.pause_file is not None:
+        # run.py measures the status polls (wrk) on this server now, then creates the file.
+        print("BENCH_HOLDING", flush=True)
+        paused = now()
+        await poll_until(args.pause_file.exists, limit=args.pause_limit, every=0.1)
+        result["paused_s"] = round(now() - paused, 2)
     holding = [
         w
         for w in waiters.waiters
@@ -469,11 +493,16 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     cpu_push0 = {pid: cpu_seconds(pid) for pid in pids}
     push_s = await push_all(args, pushes, waiters.tally)
     # ---- the last answers (bounded)
-    deadline = now() + args.drain
-    while now() < deadline and any(
-        p.waiter.code_at is None and p.waiter.error is None and p.answered_at for p in pushes
-    ):
-        await asyncio.sleep(0.05)
+    await poll_until(
+        lambda: (
+            not any(
+                p.waiter.code_at is None and p.waiter.error is None and p.answered_at
+                for p in pushes
+            )
+        ),
+        limit=args.drain,
+        every=0.05,
+    )
     hold_s = now() - t0 - result["open_s"]
     result["push_s"] = round(push_s, 2)
     result["server_cpu_push_pct"] = {
@@ -536,6 +565,11 @@ def main() -> None:
     parser.add_argument("--wait", type=int, default=60, help="long-poll wait=")
     parser.add_argument("--connect-concurrency", type=int, default=256)
     parser.add_argument("--open-limit", type=float, default=60.0, help="seconds to open all")
+    parser.add_argument(
+        "--pause-file", type=Path, help="once holding: print BENCH_HOLDING, wait for this file"
+    )
+    parser.add_argument("--pause-limit", type=float, default=90.0)
+    parser.add_argument("--idle", type=float, default=5.0, help="seconds held before pushes")
     parser.add_argument("--settle", type=float, default=20.0, help="at most, for the idle")
     parser.add_argument("--push-timeout", type=float, default=30.0, help="seconds per push")
     parser.add_argument("--drain", type=float, default=10.0, help="seconds for late answers")
