@@ -70,8 +70,10 @@ class Settings(BaseSettings):
     # no such limit of its own. 0 = no limit.
     header_timeout: float = Field(default=10.0, ge=0)
     # Connections and requests in progress per server process; beyond, new requests are
-    # answered 503 at once. Kept below the usual 1,024 open files per process. 0 = no limit.
-    max_connections: int = Field(default=512, ge=0)
+    # answered 503 at once. Waiting requests (wait=, event streams) each hold one, so the
+    # default is high; the server raises its open-file limit to fit it, up to the hard
+    # limit (lowering this when the hard limit is below it + 512). 0 = no limit.
+    max_connections: int = Field(default=10_000, ge=0)
     # Seconds an idle keep-alive connection stays open between two requests.
     keep_alive_seconds: int = Field(default=5, ge=1)
     # Client addresses whose X-Forwarded-For and X-Forwarded-Proto are believed (the reverse

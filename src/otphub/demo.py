@@ -19,6 +19,7 @@ from otphub.logs import configure_logging
 from otphub.services import accounts, inventory
 from otphub.services.runtime import Runtime, build_runtime
 from otphub.workers.agent_poller import run_agent_poller
+from otphub.workers.change_feed import run_change_feed
 from otphub.workers.outbox import run_outbox
 from otphub.workers.simulator import Simulator
 from otphub.workers.sweeper import run_sweeper
@@ -167,6 +168,7 @@ def run_demo(*, host: str, port: int) -> None:
             run_outbox,
             run_upstream_poller,
             run_upstream_follower,
+            run_change_feed,
             simulator.run,
             announce,
         ),

@@ -17,6 +17,7 @@ import json
 from collections.abc import AsyncIterator
 from typing import Any
 
+import structlog
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 
@@ -29,6 +30,8 @@ from otphub.http.limits import Limiter
 from otphub.services import accounts, changes, lifecycle
 from otphub.services.accounts import Customer
 from otphub.services.runtime import Runtime
+
+log = structlog.get_logger("otphub.events")
 
 PING_SECONDS = 15.0
 RETRY_MS = 2000
@@ -124,6 +127,17 @@ def _line(value: dict[str, Any]) -> str:
 
 
 async def _stream(
+    rt: Runtime, customer: Customer, act: Activation, seen: Seen
+) -> AsyncIterator[str]:
+    try:
+        async for chunk in _events(rt, customer, act, seen):
+            yield chunk
+    except Exception:
+        # Headers are sent: end the stream; the client reconnects (``retry``) and resumes.
+        log.exception("event_stream_failure")
+
+
+async def _events(
     rt: Runtime, customer: Customer, act: Activation, seen: Seen
 ) -> AsyncIterator[str]:
     loop = asyncio.get_running_loop()

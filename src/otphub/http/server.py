@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import resource
 
 import structlog
 import uvicorn
@@ -108,6 +109,45 @@ class HeaderDeadline(HttpToolsProtocol):
             self.transport.close()
 
 
+# Open files a server process needs beside its clients' connections: database connections
+# (the pools, the LISTEN connection), the SQLite files, calls out to agents and webhooks.
+FILES_BESIDE_CONNECTIONS = 512
+
+
+def connection_ceiling(wanted: int) -> int:
+    """How many connections this process can hold: ``wanted`` (OTPHUB_MAX_CONNECTIONS),
+    with the soft limit of open files raised to fit it as far as the hard limit allows (as
+    nginx's worker_rlimit_nofile does). Waiting requests (``wait=``, event streams) each
+    hold a connection for up to a minute or more, so the default is 10,000, above the usual
+    soft limit of 1,024 but below the usual hard limit. When even the hard limit is too
+    low, the ceiling is lowered to fit it: beyond, accept() would fail with EMFILE and
+    the server would stop answering anyone, while a 503 tells a client to come back."""
+    if wanted <= 0:
+        return 0
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    needed = wanted + FILES_BESIDE_CONNECTIONS
+    if hard != resource.RLIM_INFINITY:
+        needed = min(needed, hard)
+    if needed > soft:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (needed, hard))
+            soft = needed
+        except (ValueError, OSError):
+            pass
+    fits = max(soft - FILES_BESIDE_CONNECTIONS, 64)
+    if fits < wanted:
+        log.warning(
+            "max_connections_lowered",
+            wanted=wanted,
+            effective=fits,
+            open_files_limit=soft,
+            hint="raise the open-file limit (ulimit -n, systemd LimitNOFILE) above "
+            "OTPHUB_MAX_CONNECTIONS + 512",
+        )
+        return fits
+    return wanted
+
+
 def serve(settings: Settings, *, host: str, port: int, workers: int) -> None:
     uvicorn.run(
         APP_FACTORY,
@@ -119,7 +159,7 @@ def serve(settings: Settings, *, host: str, port: int, workers: int) -> None:
         access_log=False,  # keys travel in query strings: never log request lines
         log_level=settings.log_level.lower(),
         timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS,
-        limit_concurrency=settings.max_connections or None,
+        limit_concurrency=connection_ceiling(settings.max_connections) or None,
         timeout_keep_alive=settings.keep_alive_seconds,
         proxy_headers=True,
         forwarded_allow_ips=settings.forwarded_allow_ips,
