@@ -21,7 +21,7 @@ import pytest
 from otphub.clock import ManualClock
 from otphub.db import changes as feed
 from otphub.http import events
-from otphub.services import changes, lifecycle
+from otphub.services import accounts, changes, lifecycle
 from tests.api.sse import Stream
 from tests.support import Hub, runtime_for, sqlite_copy
 
@@ -500,3 +500,26 @@ def test_an_idle_event_stream_sends_pings(hub: Hub, monkeypatch: pytest.MonkeyPa
         assert "retry: 2000" in stream.body.decode()
     finally:
         stream.close()
+
+
+def test_event_stream_refuses_a_banned_customer_and_one_over_its_rate(hub: Hub) -> None:
+    hub.stocked(count=2)
+    banned_id, banned_key = hub.customer_id(name="banned")
+    activation_id, _ = hub.buy(banned_key)
+    until = hub.clock.now() + 3600
+    hub.call(accounts.ban_customer(hub.rt, customer_id=banned_id, until=until))
+    answer = hub.http.get(events_path(activation_id), headers=bearer(banned_key))
+    assert answer.status_code == 403
+    assert answer.json()["error"] == "BANNED"
+    assert answer.json()["until"] == hub.rt.timestamp(until)
+
+    limited_id, limited_key = hub.customer_id(name="limited")
+    mine, _ = hub.buy(limited_key)
+    hub.call(accounts.set_limits(hub.rt, customer_id=limited_id, rate_limit=1))
+    # An id of nobody: each answer comes at once (404), but counts towards the rate first.
+    gone = events_path(mine + 1000)
+    answers = [hub.http.get(gone, headers=bearer(limited_key)) for _ in range(8)]
+    refused = [a for a in answers if a.status_code == 429]
+    assert refused, [a.status_code for a in answers]
+    assert refused[0].json()["error"] == "TOO_MANY_REQUESTS"
+    assert float(refused[0].headers["retry-after"]) > 0
