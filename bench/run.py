@@ -160,6 +160,36 @@ BASELINES = (
 WARMUP = Scenario("warmup", "warm-up (getStatus)", "get_status.lua")
 
 
+@dataclass(frozen=True)
+class WaitScenario:
+    """Issue 10: thousands of waiting requests on one server process (bench/waiters.py),
+    SMS pushed for a sample of their activations, each code timed from the push to the
+    waiter. ``servers=2``: the waiters on one server process, the pushes on another (two
+    ports), so the change has to cross processes."""
+
+    key: str
+    title: str
+    mode: str  # bench/waiters.py --mode
+    servers: int = 1
+    databases: tuple[str, ...] = ("sqlite", "postgresql")
+
+
+# The status polls (no wait) on a waiting scenario's server: before the waiters come, and
+# while they are held (the hot path must not get slower for them).
+POLL_BEFORE = Scenario(
+    "get_status_before_waiters", "getStatus, none waiting", "get_status.lua", actions=("getStatus",)
+)
+POLL_HOLDING = Scenario(
+    "get_status_while_waiting", "getStatus, all waiting", "get_status.lua", actions=("getStatus",)
+)
+WAIT_SCENARIOS = (
+    WaitScenario("longpoll", "getStatus wait=60", "longpoll"),
+    WaitScenario("sse", "SSE events", "sse"),
+    WaitScenario("longpoll_2servers", "getStatus wait=60, 2 proc", "longpoll", 2, ("postgresql",)),
+    WaitScenario("sse_2servers", "SSE events, 2 proc", "sse", 2, ("postgresql",)),
+)
+
+
 # ---------------------------------------------------------------- processes and /proc
 
 
@@ -751,6 +781,19 @@ def bench_database(
         "tracebacks": server_log.count("Traceback"),
     }
 
+    waits = [
+        w
+        for w in WAIT_SCENARIOS
+        if db in w.databases and (not args.only or w.key in args.only) and args.waiters > 0
+    ]
+    if waits:
+        t_waits = time.monotonic()
+        result["waits"] = [
+            run_waits(w, db, {**env, **SERVER_OVERRIDES, **args.server_env}, data_dir, args, quiet)
+            for w in waits
+        ]
+        phases["waits"] = round(time.monotonic() - t_waits, 1)
+
     ok, output, seconds = otphub_cli(["audit"], env)
     phases["audit_after_run"] = round(seconds, 2)
     result["audit_after_run"] = {"clean": ok, "output": output[-2000:]}
@@ -791,6 +834,133 @@ def bench_database(
         baseline.stop()
     phases["total"] = round(time.monotonic() - t0, 1)
     return result
+
+
+def run_waits(
+    scenario: WaitScenario,
+    db: str,
+    server_env: dict[str, str],
+    data_dir: Path,
+    args: argparse.Namespace,
+    quiet: Quiet,
+) -> dict[str, Any]:
+    """Fresh server process(es) for one waiting scenario (their peak RSS is then the
+    scenario's), the load client bench/waiters.py in a process of its own, then stop."""
+    out: dict[str, Any] = {"key": scenario.key, "title": scenario.title, "error": ""}
+    count = min(args.waiters, len((data_dir / "status.tsv").read_text().splitlines()))
+    # uvicorn's limit_concurrency answers 503 beyond it: room for every waiter and more.
+    env = {**server_env, "OTPHUB_MAX_CONNECTIONS": str(count + 2000)}
+    out["settings"] = {"OTPHUB_MAX_CONNECTIONS": env["OTPHUB_MAX_CONNECTIONS"]}
+    servers: list[Server] = []
+    urls: list[str] = []
+    try:
+        for index in range(scenario.servers):
+            port = free_port()
+            servers.append(
+                Server(
+                    f"otphub-{scenario.key}-{index + 1}",
+                    [PYTHON, "-m", "otphub", "serve", "--port", str(port), "--workers", "1"],
+                    env,
+                    WORK / f"server-{db}-{scenario.key}-{index + 1}.log",
+                )
+            )
+            urls.append(f"http://127.0.0.1:{port}")
+        for server, url in zip(servers, urls, strict=True):
+            server.wait_ready(f"{url}/healthz")
+        out["rss_after_start_mb"] = [round((vm_kb(s.pid, "VmRSS") or 0) / 1024, 1) for s in servers]
+        out["waited_for_quiet_s"] = round(quiet.wait(), 1)
+        argv = [
+            PYTHON,
+            str(BENCH / "waiters.py"),
+            "--mode",
+            scenario.mode,
+            "--wait-url",
+            urls[0],
+            "--push-url",
+            urls[-1],
+            "--data-dir",
+            str(data_dir),
+            "--count",
+            str(count),
+            "--sample",
+            str(args.wait_sample),
+            "--push-rate",
+            str(args.push_rate),
+            # Held without anything happening: 16 s for SSE, one whole round of its 15 s
+            # pings (every stream pings once in any 15 s window after they are all open).
+            "--idle",
+            "16" if scenario.mode == "sse" else "5",
+        ]
+        for server in servers:
+            argv += ["--server-pid", str(server.pid)]
+        # open (60) + idle CPU (20) + idle hold (16) + pushes + their last answers (10 + 30)
+        # + closing (10) + slack
+        limit = 60 + 20 + 16 + args.wait_sample / args.push_rate + 40 + 10 + 30
+        polls = scenario.servers == 1 and args.duration > 0
+        ctx = Context(
+            base_url=urls[0],
+            data_dir=data_dir,
+            duration=args.duration,
+            connections=args.connections,
+            server=servers[0],
+            pg_database=PG_DATABASE if db == "postgresql" else None,
+            pg_admin_url=args.postgres_url if db == "postgresql" else None,
+            quiet=quiet,
+        )
+        if polls:
+            # The hot path on this fresh server, then again while the waiters are held.
+            out["polls"] = [asdict(run_wrk(ctx, POLL_BEFORE))]
+            pause = WORK / f"waiters-{scenario.key}.go"
+            pause.unlink(missing_ok=True)
+            argv += ["--pause-file", str(pause)]
+        sys0 = system_busy_seconds()
+        wall0 = time.monotonic()
+        client = subprocess.Popen(
+            argv, cwd=BENCH, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        )
+        try:
+            if polls:
+                assert client.stdout is not None
+                for raw in client.stdout:  # bounded: the client waits 90 s at most
+                    if raw.startswith("BENCH_HOLDING"):
+                        out["polls"].append(asdict(run_wrk(ctx, POLL_HOLDING)))
+                        break
+                pause.touch()
+            stdout, stderr = client.communicate(timeout=limit)
+        except subprocess.TimeoutExpired:
+            client.kill()
+            client.communicate()
+            out["error"] = f"the load client did not finish in {limit:.0f} s"
+            return out
+        wall = time.monotonic() - wall0
+        out["machine_busy_pct"] = round(100 * (system_busy_seconds() - sys0) / wall, 1)
+        line = next((ln for ln in stdout.splitlines() if ln.startswith("BENCH_WAIT ")), None)
+        if line is None:
+            out["error"] = f"client exit {client.returncode}: {stderr.strip()[-600:]}"
+            return out
+        out.update(json.loads(line.removeprefix("BENCH_WAIT ")))
+    finally:
+        for server in servers:
+            server.stop()
+        for server in servers:
+            text = server.log_path.read_text(errors="replace")
+            out.setdefault("server_log_errors", []).append(
+                len(re.findall(r'"level": "(?:error|critical)"', text)) + text.count("Traceback")
+            )
+    log(f"{db}: {wait_summary(out)}")
+    return out
+
+
+def wait_summary(w: dict[str, Any]) -> str:
+    if w.get("error"):
+        return f"{w['title']}: ERROR {w['error']}"
+    commit = w["delay_from_commit_ms"]
+    return (
+        f"{w['title']}: {w['holding']:,} of {w['waiters']:,} open in {w['open_s']} s; "
+        f"{w['delivered']}/{w['pushes']} codes delivered, from the push's answer p50 "
+        f"{_fmt(commit['p50'])} ms, p99 {_fmt(commit['p99'])} ms, max {_fmt(commit['max'])} ms; "
+        f"peak RSS {w['server_rss_peak_sampled_mb']} MB; errors {w['errors'] or 'none'}"
+    )
 
 
 def run_agent_purchase(ctx: Context, env: dict[str, str], data_dir: Path) -> Run:
@@ -947,6 +1117,8 @@ def table(result: dict[str, Any]) -> str:
             f"{_fmt(run['wrk_cpu_pct'], 0):>5} {_fmt(run['other_cpu_pct'], 0):>5}  "
             + "; ".join(notes)
         )
+    if result.get("waits"):
+        lines.extend(wait_table(result["waits"]))
     r = result.get("ratios", {})
     lines.append(
         "ratios: getStatus / bare word = "
@@ -978,6 +1150,61 @@ def table(result: dict[str, Any]) -> str:
         )
     )
     return "\n".join(lines)
+
+
+def wait_table(waits: list[dict[str, Any]]) -> list[str]:
+    """The waiting scenarios, below the request-rate table: delays in ms per code."""
+    head = (
+        f"{'waiting requests':<26} {'open':>6} {'open s':>6} {'codes':>9} "
+        f"{'p50 ms':>7} {'p99 ms':>7} {'max ms':>7} {'sent p50':>8} {'push p50':>8} "
+        f"{'RSS MB':>13} {'srv%':>5}  notes"
+    )
+    lines = ["", head, "-" * len(head)]
+    for w in waits:
+        if w.get("error"):
+            lines.append(f"{w['title']:<26} ERROR: {w['error']}")
+            continue
+        commit, sent = w["delay_from_commit_ms"], w["delay_from_sent_ms"]
+        rss_start = w["rss_after_start_mb"][0]
+        rss_peak = next(iter(w["server_rss_peak_sampled_mb"].values()))
+        srv = next(iter(w["server_cpu_push_pct"].values()))
+        notes = []
+        if w.get("written_s") is not None:
+            notes.append(f"requests written in {w['written_s']} s")
+        if len(w["server_rss_peak_sampled_mb"]) > 1:
+            others = list(w["server_rss_peak_sampled_mb"].values())[1:]
+            notes.append(f"push server peak RSS {others} MB")
+        polls = [p for p in w.get("polls", []) if not p["error"]]
+        if len(polls) == 2:
+            before, holding = polls
+            notes.append(
+                f"getStatus req/s (p99 ms) before {before['rps']:.0f} ({_fmt(before['p99_ms'])})"
+                f", holding {holding['rps']:.0f} ({_fmt(holding['p99_ms'])})"
+            )
+        idle = w.get("server_cpu_idle_pct", {})
+        if idle:
+            notes.append(f"srv% holding idle {next(iter(idle.values()))}")
+        if w["errors"]:
+            notes.append(f"errors {w['errors']}")
+        if w["missed"]:
+            notes.append(f"{w['missed']} codes never seen")
+        if any(w.get("server_log_errors", [])):
+            notes.append(f"server log errors {w['server_log_errors']}")
+        lines.append(
+            f"{w['title']:<26} {w['holding']:>6} {w['open_s']:>6.1f} "
+            f"{w['delivered']:>4}/{w['pushes']:<4} {_fmt(commit['p50']):>7} "
+            f"{_fmt(commit['p99']):>7} {_fmt(commit['max']):>7} {_fmt(sent['p50']):>8} "
+            f"{_fmt(w['push_latency_ms']['p50']):>8} {f'{rss_start}->{rss_peak}':>13} "
+            f"{_fmt(srv, 0):>5}  " + "; ".join(notes)
+        )
+    lines.append(
+        "waiting requests: open = requests held open on one server process (--waiters), "
+        "open s = until all were open; codes = delivered/pushed; p50/p99/max = from the "
+        "push's HTTP answer (after its commit) to the waiter's answer or event; sent p50 = "
+        "from the push's request; RSS = the waiting server's VmRSS after start -> sampled "
+        "peak; srv% = its CPU during the pushes"
+    )
+    return lines
 
 
 def git(*args: str) -> str:
@@ -1064,6 +1291,18 @@ def main() -> int:
     parser.add_argument("--only", nargs="*", help="scenario keys (for development)")
     parser.add_argument("--results", type=Path, default=RESULTS)
     parser.add_argument(
+        "--waiters",
+        type=int,
+        default=10_000,
+        help="waiting requests held open in the long-poll and SSE scenarios (0: none)",
+    )
+    parser.add_argument(
+        "--wait-sample", type=int, default=1000, help="of them, how many get an SMS pushed"
+    )
+    parser.add_argument(
+        "--push-rate", type=float, default=100.0, help="SMS pushed per second to the waiters"
+    )
+    parser.add_argument(
         "--quiet-budget",
         type=float,
         default=120.0,
@@ -1087,6 +1326,13 @@ def main() -> int:
     if args.scale < 1:
         sys.exit("bench: --scale must be 1 or more")
 
+    # The waiting scenarios hold 10,000 connections: the servers (which inherit this limit)
+    # and the load client need a descriptor each.
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft != resource.RLIM_INFINITY and (hard == resource.RLIM_INFINITY or soft < hard):
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    if args.waiters + 2000 > resource.getrlimit(resource.RLIMIT_NOFILE)[0]:
+        log(f"!!! ulimit -n {hard} is below --waiters + 2000: the waiting scenarios will fail")
     started = time.time()
     stamp = args.stamp = time.strftime("%Y-%m-%d-%H%M%S")
     quiet = Quiet(args.quiet_budget)
