@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import socket
 import time
 from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -523,3 +524,57 @@ def test_event_stream_refuses_a_banned_customer_and_one_over_its_rate(hub: Hub) 
     assert refused, [a.status_code for a in answers]
     assert refused[0].json()["error"] == "TOO_MANY_REQUESTS"
     assert float(refused[0].headers["retry-after"]) > 0
+
+
+def test_a_long_poll_whose_client_went_away_ends_and_drops_its_waiter(hub: Hub) -> None:
+    """A ``wait=30`` abandoned after a moment must not hold its task, its waiter and its
+    connection slot for the 30 s (seen failing without http/disconnect.py: the waiter
+    stayed until the wait ran out)."""
+    hub.stocked(count=1)
+    key = hub.customer()
+    activation_id, _ = hub.buy(key)
+    url = httpx.URL(hub.url)
+    request = (
+        f"GET /stubs/handler_api.php?api_key={key}&action=getStatus&id={activation_id}"
+        f"&wait=30 HTTP/1.1\r\nHost: {url.host}\r\n\r\n"
+    ).encode()
+    with socket.create_connection((url.host, url.port or 80), timeout=5) as client:
+        client.sendall(request)
+        waiting(hub)
+    gone_at = time.monotonic()
+    while len(changes.waiters(hub.rt)) and time.monotonic() < gone_at + 5:
+        time.sleep(0.02)
+    assert len(changes.waiters(hub.rt)) == 0, "the abandoned long-poll still waits"
+    print(f"abandoned long-poll ended {1000 * (time.monotonic() - gone_at):.1f} ms after close")
+
+
+def test_pings_of_an_idle_event_stream_read_nothing(
+    hub: Hub, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """10,000 idle streams pinging every 15 s must not cost the database 1,300 reads a
+    second (seen failing before: each ping re-read the activation and its SMS)."""
+    monkeypatch.setattr(events, "PING_SECONDS", 0.1)
+    reads: list[str] = []
+    for name in ("current", "sms_after"):
+        original = getattr(lifecycle, name)
+
+        async def counted(
+            *args: Any, _original: Any = original, _name: str = name, **kw: Any
+        ) -> Any:
+            reads.append(_name)
+            return await _original(*args, **kw)
+
+        monkeypatch.setattr(lifecycle, name, counted)
+    hub.stocked(count=1)
+    key = hub.customer()
+    activation_id, _ = hub.buy(key)
+    stream = Stream(hub.url, events_path(activation_id), bearer(key))
+    try:
+        first = stream.next()
+        assert first is not None and first.kind == "state"
+        before = len(reads)
+        pings = [stream.next() for _ in range(4)]
+        assert [p.comment if p else None for p in pings] == [": ping"] * 4
+        assert len(reads) == before, reads[before:]
+    finally:
+        stream.close()

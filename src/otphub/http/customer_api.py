@@ -25,6 +25,7 @@ from otphub.http import limits
 from otphub.http import reference_actions as reference
 from otphub.http.answers import json_answer, text
 from otphub.http.dialects import refusal as refused
+from otphub.http.disconnect import Receive, client_gone
 from otphub.http.limits import Limiter
 from otphub.http.params import Action, Params, read_params
 from otphub.services import accounts, changes, history, lifecycle, purchase
@@ -239,25 +240,44 @@ def wait_seconds(raw: str) -> int:
 
 
 async def _long_poll(
-    rt: Runtime, customer: Customer, poll: Poll, act: Activation, first: Response, seconds: int
+    rt: Runtime,
+    customer: Customer,
+    poll: Poll,
+    act: Activation,
+    first: Response,
+    seconds: int,
+    receive: Receive | None,
 ) -> Response:
     """The poll's answer as soon as it differs from ``first`` (the answer at arrival), or
     the current one after ``seconds``. Holds no database connection while it waits: each
     turn registers for the activation's next change, re-reads it (one statement), and
-    waits for a change, the deadline of the activation (then resolved on the re-read), or
-    the end of the wait."""
+    waits for a change, the deadline of the activation (then resolved on the re-read), the
+    end of the wait, or the client going away (then nobody reads the answer: it ends at
+    once, freeing its slot)."""
     loop = asyncio.get_running_loop()
     ends = loop.time() + seconds
     activation_id = str(act.id)
-    while True:
-        async with changes.watch(rt, act.id) as watching:
-            act = await lifecycle.current(rt, customer=customer, activation_id=activation_id)
-            answer = poll(rt, act)
-            remaining = ends - loop.time()
-            if answer.body != first.body or act.state not in LIVE_STATES or remaining <= 0:
-                return answer
-            until_deadline = act.expires_at - rt.clock.now() + _PAST_DEADLINE
-            await watching.wait(min(remaining, max(until_deadline, _PAST_DEADLINE)))
+    gone = None if receive is None else client_gone(receive)
+    try:
+        while True:
+            async with changes.watch(rt, act.id) as watching:
+                act = await lifecycle.current(rt, customer=customer, activation_id=activation_id)
+                answer = poll(rt, act)
+                remaining = ends - loop.time()
+                if (
+                    answer.body != first.body
+                    or act.state not in LIVE_STATES
+                    or remaining <= 0
+                    or (gone is not None and gone.done())
+                ):
+                    return answer
+                until_deadline = act.expires_at - rt.clock.now() + _PAST_DEADLINE
+                await watching.wait(min(remaining, max(until_deadline, _PAST_DEADLINE)), gone=gone)
+            if gone is not None and gone.done():
+                return answer  # the client went away: nobody reads it, the slot is freed
+    finally:
+        if gone is not None:
+            gone.cancel()
 
 
 def _too_many(reason: str, seconds: float, dialect: str = dialects.DEFAULT) -> Response:
@@ -277,7 +297,12 @@ class _Speaker:
 
 
 async def _answer(
-    rt: Runtime, params: Params, limiter: Limiter, ip: str, speaker: _Speaker
+    rt: Runtime,
+    params: Params,
+    limiter: Limiter,
+    ip: str,
+    speaker: _Speaker,
+    receive: Receive | None,
 ) -> Response:
     name = params.get("action", "")
     poll = POLLS.get(name)
@@ -314,7 +339,7 @@ async def _answer(
         if wanted_wait is not None and act.state in LIVE_STATES:
             seconds = wait_seconds(wanted_wait)
             if seconds:
-                return await _long_poll(rt, customer, poll, act, answer, seconds)
+                return await _long_poll(rt, customer, poll, act, answer, seconds, receive)
         return answer
     action = ACTIONS.get(name)
     if action is None:
@@ -322,10 +347,19 @@ async def _answer(
     return await action(rt, customer, params)
 
 
-async def handle(rt: Runtime, params: Params, *, limiter: Limiter, ip: str) -> Response:
+async def handle(
+    rt: Runtime,
+    params: Params,
+    *,
+    limiter: Limiter,
+    ip: str,
+    receive: Receive | None = None,
+) -> Response:
+    """``receive``: the request's ASGI receive, so that a ``wait=`` ends when its client
+    goes away (see http/disconnect.py)."""
     speaker = _Speaker()
     try:
-        return await _answer(rt, params, limiter, ip, speaker)
+        return await _answer(rt, params, limiter, ip, speaker, receive)
     except errors.ProtocolError as refusal:
         return refused(speaker.dialect, refusal.word)
     except Exception:
@@ -367,7 +401,7 @@ async def endpoint(request: Request) -> Response:
         params = {}
     client = request.scope.get("client")
     ip = client[0] if client else "-"
-    response = await handle(rt, params, limiter=limiter, ip=ip)
+    response = await handle(rt, params, limiter=limiter, ip=ip, receive=request.receive)
     action = _action_label(params)
     answer = metrics.answer_label(bytes(response.body))
     metrics.requests_of(action, answer).inc()

@@ -110,18 +110,18 @@ class Watch:
     def __init__(self, future: asyncio.Future[None]) -> None:
         self._future = future
 
-    async def wait(self, seconds: float) -> bool:
-        """``True`` when woken (look again), ``False`` after ``seconds``."""
-        if self._future.done():
+    async def wait(self, seconds: float, *, gone: asyncio.Future[None] | None = None) -> bool:
+        """``True`` when woken (look again) or when ``gone`` is done (the client went away:
+        the caller stops), ``False`` after ``seconds``."""
+        if self._future.done() or (gone is not None and gone.done()):
             return True
         if seconds <= 0:
             return False
-        try:
-            async with asyncio.timeout(seconds):
-                await self._future
-        except TimeoutError:
-            return False
-        return True
+        # asyncio.wait, not a timeout around ``await future``: a timeout cancels the future,
+        # and a cancelled future is "done": every later wait would return at once.
+        waits = [self._future] if gone is None else [self._future, gone]
+        await asyncio.wait(waits, timeout=seconds, return_when=asyncio.FIRST_COMPLETED)
+        return self._future.done() or (gone is not None and gone.done())
 
 
 @contextlib.asynccontextmanager
