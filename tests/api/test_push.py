@@ -468,13 +468,13 @@ def test_sqlite_feed_catches_up_wakes_everyone_when_far_behind_and_prunes(
             one, unrelated = here.add(2), here.add(99)
             last = await changes._read_rows(reader, here, 0)
             assert last == 3
-            assert one.done() and not unrelated.done()
+            assert one.woken and not unrelated.woken
             # More rows than one read takes: everyone looks again, from the newest row on.
             async with writer.db.write() as conn:
                 for _ in range(changes.SQLITE_BATCH):
                     await changes.announce(writer, conn, 5)
             assert await changes._read_rows(reader, here, last) == 3 + changes.SQLITE_BATCH
-            assert unrelated.done()
+            assert unrelated.woken
             assert len(here) == 0
             await feed.prune(reader.db, up_to=3)
             rows = await feed.after(reader.db, last=0, limit=10_000)

@@ -25,11 +25,11 @@ from otphub.http import limits
 from otphub.http import reference_actions as reference
 from otphub.http.answers import json_answer, text
 from otphub.http.dialects import refusal as refused
-from otphub.http.disconnect import Receive, client_gone
 from otphub.http.limits import Limiter
 from otphub.http.params import Action, Params, read_params
 from otphub.services import accounts, changes, history, lifecycle, purchase
 from otphub.services.accounts import Customer
+from otphub.services.changes import Receive
 from otphub.services.runtime import Runtime
 
 log = structlog.get_logger("otphub.api")
@@ -253,31 +253,23 @@ async def _long_poll(
     turn registers for the activation's next change, re-reads it (one statement), and
     waits for a change, the deadline of the activation (then resolved on the re-read), the
     end of the wait, or the client going away (then nobody reads the answer: it ends at
-    once, freeing its slot)."""
+    once, freeing its task and its connection slot)."""
     loop = asyncio.get_running_loop()
     ends = loop.time() + seconds
     activation_id = str(act.id)
-    gone = None if receive is None else client_gone(receive)
-    try:
-        while True:
-            async with changes.watch(rt, act.id) as watching:
-                act = await lifecycle.current(rt, customer=customer, activation_id=activation_id)
-                answer = poll(rt, act)
-                remaining = ends - loop.time()
-                if (
-                    answer.body != first.body
-                    or act.state not in LIVE_STATES
-                    or remaining <= 0
-                    or (gone is not None and gone.done())
-                ):
-                    return answer
-                until_deadline = act.expires_at - rt.clock.now() + _PAST_DEADLINE
-                await watching.wait(min(remaining, max(until_deadline, _PAST_DEADLINE)), gone=gone)
-            if gone is not None and gone.done():
-                return answer  # the client went away: nobody reads it, the slot is freed
-    finally:
-        if gone is not None:
-            gone.cancel()
+    while True:
+        async with changes.watch(rt, act.id) as watching:
+            act = await lifecycle.current(rt, customer=customer, activation_id=activation_id)
+            answer = poll(rt, act)
+            remaining = ends - loop.time()
+            if answer.body != first.body or act.state not in LIVE_STATES or remaining <= 0:
+                return answer
+            until_deadline = act.expires_at - rt.clock.now() + _PAST_DEADLINE
+            await watching.wait(
+                min(remaining, max(until_deadline, _PAST_DEADLINE)), receive=receive
+            )
+            if watching.gone:
+                return answer
 
 
 def _too_many(reason: str, seconds: float, dialect: str = dialects.DEFAULT) -> Response:
@@ -356,7 +348,7 @@ async def handle(
     receive: Receive | None = None,
 ) -> Response:
     """``receive``: the request's ASGI receive, so that a ``wait=`` ends when its client
-    goes away (see http/disconnect.py)."""
+    goes away (see ``changes.Watch``)."""
     speaker = _Speaker()
     try:
         return await _answer(rt, params, limiter, ip, speaker, receive)

@@ -26,10 +26,10 @@ from otphub.domain import errors
 from otphub.domain.activation import LIVE_STATES, Activation
 from otphub.http import limits
 from otphub.http.activation_json import activation_json, sms_json
-from otphub.http.disconnect import Receive, client_gone
 from otphub.http.limits import Limiter
 from otphub.services import accounts, changes, lifecycle
 from otphub.services.accounts import Customer
+from otphub.services.changes import Receive
 from otphub.services.runtime import Runtime
 
 log = structlog.get_logger("otphub.events")
@@ -91,37 +91,29 @@ async def activation_events(request: Request) -> Response:
     except errors.ProtocolError as refused:
         return refusal(refused.word)
     seen = Seen.parse(request.headers.get("last-event-id"))
-    return EventStream(lambda gone: _stream(rt, found, act, seen, gone))
+    return EventStream(lambda receive: _stream(rt, found, act, seen, receive))
 
 
 class EventStream(Response):
     """A ``text/event-stream`` answer. Not Starlette's StreamingResponse: under uvicorn's ASGI
     2.3 that runs each stream in a task group of two tasks to hear the client leave; here
-    one small task does (http/disconnect.py), and the stream's own waits end on it, so a
-    stream whose client went away ends at once instead of at its next ping."""
+    the stream's own waits read ``receive`` (``changes.Watch``), so a stream costs its
+    connection and one task, and one whose client went away ends at once."""
 
     media_type = "text/event-stream; charset=utf-8"
 
-    def __init__(self, events: Callable[[asyncio.Future[None]], AsyncIterator[str]]) -> None:
+    def __init__(self, events: Callable[[Receive], AsyncIterator[str]]) -> None:
         self.status_code = 200
         self.background = None
         self._events = events
         self.init_headers(_HEADERS)  # no body: no Content-Length
 
     async def __call__(self, scope: Any, receive: Receive, send: Any) -> None:
-        gone = client_gone(receive)
-        try:
-            await send({"type": "http.response.start", "status": 200, "headers": self.raw_headers})
-            async for chunk in self._events(gone):
-                if gone.done():
-                    return
-                await send(
-                    {"type": "http.response.body", "body": chunk.encode(), "more_body": True}
-                )
-            if not gone.done():
-                await send({"type": "http.response.body", "body": b"", "more_body": False})
-        finally:
-            gone.cancel()
+        await send({"type": "http.response.start", "status": 200, "headers": self.raw_headers})
+        async for chunk in self._events(receive):
+            await send({"type": "http.response.body", "body": chunk.encode(), "more_body": True})
+        # After the final state, or with the client gone (then the server drops it).
+        await send({"type": "http.response.body", "body": b"", "more_body": False})
 
 
 class Seen:
@@ -154,10 +146,10 @@ def _line(value: dict[str, Any]) -> str:
 
 
 async def _stream(
-    rt: Runtime, customer: Customer, act: Activation, seen: Seen, gone: asyncio.Future[None]
+    rt: Runtime, customer: Customer, act: Activation, seen: Seen, receive: Receive
 ) -> AsyncIterator[str]:
     try:
-        async for chunk in _events(rt, customer, act, seen, gone):
+        async for chunk in _events(rt, customer, act, seen, receive):
             yield chunk
     except Exception:
         # Headers are sent: end the stream; the client reconnects (``retry``) and resumes.
@@ -165,7 +157,7 @@ async def _stream(
 
 
 async def _events(
-    rt: Runtime, customer: Customer, act: Activation, seen: Seen, gone: asyncio.Future[None]
+    rt: Runtime, customer: Customer, act: Activation, seen: Seen, receive: Receive
 ) -> AsyncIterator[str]:
     loop = asyncio.get_running_loop()
     yield f"retry: {RETRY_MS}\n\n"
@@ -200,8 +192,10 @@ async def _events(
             until_deadline = act.expires_at - rt.clock.now() + _PAST_DEADLINE
             deadline_at = loop.time() + max(until_deadline, _PAST_DEADLINE)
             while True:  # a ping re-reads nothing: the same registration waits on
-                woken = await watching.wait(min(next_ping, deadline_at) - loop.time(), gone=gone)
-                if gone.done():
+                woken = await watching.wait(
+                    min(next_ping, deadline_at) - loop.time(), receive=receive
+                )
+                if watching.gone:
                     return  # the client went away
                 if woken or loop.time() >= deadline_at:
                     break

@@ -1,8 +1,9 @@
 """Change notifications: a request waits for an activation to change, wherever the change
 is made.
 
-Waiters are futures in a dict keyed by activation id (no task per waiter: a future, a set
-entry and a timer handle, a few hundred bytes). They are woken
+Waiters are ``Watch`` objects in a dict keyed by activation id (no task and no future per
+waiter: a slotted object, a set entry and a timer handle, a few hundred bytes). They are
+woken
 
 - right after the commit of a change made in this process (``announce`` registers the
   wake-up on the transaction), without waiting for the cross-process path;
@@ -23,6 +24,7 @@ import asyncio
 import contextlib
 import time
 from collections.abc import AsyncIterator
+from typing import Any
 
 import structlog
 
@@ -32,6 +34,8 @@ from otphub.services.runtime import Runtime
 
 log = structlog.get_logger("otphub.changes")
 
+Receive = Any  # an ASGI receive callable (the http layer's; services know no ASGI types)
+
 # SQLite: how often the change rows are read while someone waits, and how many at a time
 # (more than that since the last read: every waiter is woken instead, to look again).
 SQLITE_POLL = 0.025
@@ -40,36 +44,89 @@ SQLITE_BATCH = 500
 KEEP_ROWS_SECONDS = 600.0
 
 
+class Watch:
+    """One registration on an activation, woken by its next change.
+
+    A waiting request costs its connection and this: no future, no task of its own. Its
+    wait is the request's own task reading ``receive`` (which returns only when the client
+    goes away) under a timeout; a change wakes it by moving that timeout to now."""
+
+    __slots__ = ("_timeout", "gone", "woken")
+
+    def __init__(self) -> None:
+        self.woken = False  # a change was announced since the registration: look again
+        self.gone = False  # the client went away: nobody reads the answer, stop
+        self._timeout: asyncio.Timeout | None = None
+
+    def wake(self) -> None:
+        if self.woken:
+            return
+        self.woken = True
+        if self._timeout is not None:
+            self._timeout.reschedule(asyncio.get_running_loop().time())
+
+    async def wait(self, seconds: float, *, receive: Receive | None = None) -> bool:
+        """``True`` when woken (look again); ``False`` after ``seconds``, or at once when
+        the client went away (``gone`` is then set). ``receive``: the request's ASGI
+        receive, through which the server says that the client went away."""
+        if self.woken or self.gone or seconds <= 0:
+            return self.woken
+        try:
+            async with asyncio.timeout(seconds) as timeout:
+                self._timeout = timeout
+                if receive is None:
+                    await asyncio.get_running_loop().create_future()  # only the timeout ends it
+                else:
+                    await _until_disconnect(receive)
+                    self.gone = True
+        except TimeoutError:
+            pass
+        finally:
+            self._timeout = None
+        return self.woken
+
+
+async def _until_disconnect(receive: Receive) -> None:
+    # The request's body was read before any wait, so what comes now is an empty
+    # ``http.request`` (a GET's) at most, then ``http.disconnect`` when the client goes (the
+    # server's only way to say so: a ``send`` to a closed connection is dropped silently).
+    # A server that fails here counts as gone: the answer is what it is now.
+    try:
+        while (await receive()).get("type") != "http.disconnect":
+            pass
+    except Exception:
+        return
+
+
 class Waiters:
     """This process's waiters, by activation id."""
 
     def __init__(self) -> None:
-        self._by_id: dict[int, set[asyncio.Future[None]]] = {}
+        self._by_id: dict[int, set[Watch]] = {}
         self._someone: asyncio.Event | None = None  # set while anyone waits (SQLite's reader)
 
     def __len__(self) -> int:
-        return sum(len(futures) for futures in self._by_id.values())
+        return sum(len(watches) for watches in self._by_id.values())
 
-    def add(self, activation_id: int) -> asyncio.Future[None]:
-        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._by_id.setdefault(activation_id, set()).add(future)
+    def add(self, activation_id: int) -> Watch:
+        watch = Watch()
+        self._by_id.setdefault(activation_id, set()).add(watch)
         self.someone().set()
-        return future
+        return watch
 
-    def discard(self, activation_id: int, future: asyncio.Future[None]) -> None:
-        futures = self._by_id.get(activation_id)
-        if futures is None:
+    def discard(self, activation_id: int, watch: Watch) -> None:
+        watches = self._by_id.get(activation_id)
+        if watches is None:
             return
-        futures.discard(future)
-        if not futures:
+        watches.discard(watch)
+        if not watches:
             del self._by_id[activation_id]
             if not self._by_id:
                 self.someone().clear()
 
     def wake(self, activation_id: int) -> None:
-        for future in self._by_id.pop(activation_id, ()):
-            if not future.done():
-                future.set_result(None)
+        for watch in self._by_id.pop(activation_id, ()):
+            watch.wake()
         if not self._by_id:
             self.someone().clear()
 
@@ -104,36 +161,16 @@ async def announce(rt: Runtime, conn: Conn, activation_id: int) -> None:
     feed.after_commit(conn, lambda: here.wake(activation_id))
 
 
-class Watch:
-    """One registration on an activation: ``wait`` returns once it changed (or may have)."""
-
-    def __init__(self, future: asyncio.Future[None]) -> None:
-        self._future = future
-
-    async def wait(self, seconds: float, *, gone: asyncio.Future[None] | None = None) -> bool:
-        """``True`` when woken (look again) or when ``gone`` is done (the client went away:
-        the caller stops), ``False`` after ``seconds``."""
-        if self._future.done() or (gone is not None and gone.done()):
-            return True
-        if seconds <= 0:
-            return False
-        # asyncio.wait, not a timeout around ``await future``: a timeout cancels the future,
-        # and a cancelled future is "done": every later wait would return at once.
-        waits = [self._future] if gone is None else [self._future, gone]
-        await asyncio.wait(waits, timeout=seconds, return_when=asyncio.FIRST_COMPLETED)
-        return self._future.done() or (gone is not None and gone.done())
-
-
 @contextlib.asynccontextmanager
 async def watch(rt: Runtime, activation_id: int) -> AsyncIterator[Watch]:
     """Register for the next change of the activation, then read it, then ``wait``: a
     change committed after the registration wakes it even if it came before the wait."""
     here = waiters(rt)
-    future = here.add(activation_id)
+    watching = here.add(activation_id)
     try:
-        yield Watch(future)
+        yield watching
     finally:
-        here.discard(activation_id, future)
+        here.discard(activation_id, watching)
 
 
 async def wait_change(rt: Runtime, activation_id: int, timeout: float) -> bool:  # noqa: ASYNC109
