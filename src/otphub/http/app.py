@@ -142,7 +142,12 @@ def create_app(
         # Outermost: its deadline covers every body reader behind it.
         Middleware(BodyTimeout, seconds=rt.settings.body_timeout),
         Middleware(BodyLimit),
-        Middleware(Shortcut, paths=customer_paths, endpoint=customer_api.endpoint),
+        Middleware(
+            Shortcut,
+            paths=customer_paths,
+            endpoint=customer_api.endpoint,
+            events=events.activation_events,
+        ),
     ]
     limiter = Limiter(auth_failures_per_minute=rt.settings.auth_failures_per_minute)
     # JSON API v1 last: a route above it (the event stream) is matched first.

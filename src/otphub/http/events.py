@@ -145,18 +145,24 @@ def _line(value: dict[str, Any]) -> str:
     return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
 
 
+def _news(rt: Runtime, act: Activation, stored: list[lifecycle.Sms], seen: Seen) -> str:
+    """The events the client has not seen (``seen`` moves on): each SMS after its last one,
+    then the state if it differs. Apart from the generator, so that none of this is kept
+    while the stream waits (each stream's memory counts, 10,000 at a time)."""
+    out = []
+    for sms in stored:
+        seen.sms_id = sms.id
+        data = sms_json(sms_id=sms.id, text=sms.text, code=sms.code, received_at=sms.received_at)
+        out.append(_event("sms", seen.token(), _line(data)))
+    state = _line(activation_json(rt, act))
+    digest = hashlib.sha256(state.encode()).hexdigest()[:16]
+    if digest != seen.state:
+        seen.state = digest
+        out.append(_event("state", seen.token(), state))
+    return "".join(out)
+
+
 async def _stream(
-    rt: Runtime, customer: Customer, act: Activation, seen: Seen, receive: Receive
-) -> AsyncIterator[str]:
-    try:
-        async for chunk in _events(rt, customer, act, seen, receive):
-            yield chunk
-    except Exception:
-        # Headers are sent: end the stream; the client reconnects (``retry``) and resumes.
-        log.exception("event_stream_failure")
-
-
-async def _events(
     rt: Runtime, customer: Customer, act: Activation, seen: Seen, receive: Receive
 ) -> AsyncIterator[str]:
     loop = asyncio.get_running_loop()
@@ -166,27 +172,22 @@ async def _events(
     while True:
         # Registered before the re-read: a change committed in between still wakes us.
         async with changes.watch(rt, act.id) as watching:
-            if not first:
-                act = await lifecycle.current(rt, customer=customer, activation_id=str(act.id))
-            first = False
-            out = []
-            for stored in await lifecycle.sms_after(rt, activation_id=act.id, after=seen.sms_id):
-                seen.sms_id = stored.id
-                data = sms_json(
-                    sms_id=stored.id,
-                    text=stored.text,
-                    code=stored.code,
-                    received_at=stored.received_at,
-                )
-                out.append(_event("sms", seen.token(), _line(data)))
-            state = _line(activation_json(rt, act))
-            digest = hashlib.sha256(state.encode()).hexdigest()[:16]
-            if digest != seen.state:
-                seen.state = digest
-                out.append(_event("state", seen.token(), state))
-            if out:
-                yield "".join(out)
+            try:
+                if not first:
+                    act = await lifecycle.current(rt, customer=customer, activation_id=str(act.id))
+                first = False
+                stored = await lifecycle.sms_after(rt, activation_id=act.id, after=seen.sms_id)
+                news = _news(rt, act, stored, seen)
+            except Exception:
+                # Headers are sent: end the stream; the client reconnects (``retry``) and
+                # resumes from what it saw.
+                log.exception("event_stream_failure")
+                return
+            del stored
+            if news:
+                yield news
                 next_ping = loop.time() + PING_SECONDS
+            del news
             if act.state not in LIVE_STATES:
                 return  # the final state is sent: the server closes the stream
             until_deadline = act.expires_at - rt.clock.now() + _PAST_DEADLINE

@@ -351,7 +351,11 @@ async def live_activations(rt: Runtime, *, customer: Customer) -> list[Activatio
         return await activations.live_of_customer(conn, customer.id)
 
 
-async def sms_after(rt: Runtime, *, activation_id: int, after: int) -> list[activations.StoredSms]:
+# An SMS as stored (id, text, code, received_at), for the entry points.
+Sms = activations.StoredSms
+
+
+async def sms_after(rt: Runtime, *, activation_id: int, after: int) -> list[Sms]:
     """The activation's SMS with an id past ``after``, oldest first (the event stream)."""
     return await activations.sms_of(rt.db, activation_id=activation_id, after=after)
 
