@@ -62,7 +62,9 @@ class Watch:
         if self.woken:
             return
         self.woken = True
-        if self._timeout is not None:
+        # An expiring timeout (its own deadline fired, the wait not yet over) cannot be
+        # moved, and needs not be: the wait ends anyway and finds ``woken``.
+        if self._timeout is not None and not self._timeout.expired():
             self._timeout.reschedule(asyncio.get_running_loop().time())
 
     async def wait(self, seconds: float, *, receive: Receive | None = None) -> bool:
@@ -157,8 +159,17 @@ async def announce(rt: Runtime, conn: Conn, activation_id: int) -> None:
     await feed.announce(
         conn, is_sqlite=rt.db.is_sqlite, activation_id=activation_id, now=rt.clock.now()
     )
-    here = waiters(rt)
-    feed.after_commit(conn, lambda: here.wake(activation_id))
+    feed.after_commit(conn, lambda: _wake_after_commit(rt, activation_id))
+
+
+def _wake_after_commit(rt: Runtime, activation_id: int) -> None:
+    # Runs after the commit, inside the caller's ``write()``: whatever goes wrong here must
+    # not turn a committed change into a failure for the caller (an agent would resend an
+    # SMS that is stored). Waiters look again at their next turn anyway.
+    try:
+        waiters(rt).wake(activation_id)
+    except Exception:
+        log.exception("change_wake_failure", activation_id=activation_id)
 
 
 @contextlib.asynccontextmanager
