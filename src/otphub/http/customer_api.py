@@ -244,16 +244,17 @@ async def _long_poll(
     customer: Customer,
     poll: Poll,
     act: Activation,
-    first: Response,
+    first: bytes,
     seconds: int,
     receive: Receive | None,
 ) -> Response:
-    """The poll's answer as soon as it differs from ``first`` (the answer at arrival), or
-    the current one after ``seconds``. Holds no database connection while it waits: each
-    turn registers for the activation's next change, re-reads it (one statement), and
-    waits for a change, the deadline of the activation (then resolved on the re-read), the
-    end of the wait, or the client going away (then nobody reads the answer: it ends at
-    once, freeing its task and its connection slot)."""
+    """The poll's answer as soon as its body differs from ``first`` (the answer at
+    arrival), or the current one after ``seconds``. Holds no database connection while it
+    waits: each turn registers for the activation's next change, re-reads it (one
+    statement), and waits for a change, the deadline of the activation (then resolved on
+    the re-read), the end of the wait, or the client going away (then nobody reads the
+    answer: it ends at once, freeing its task and its connection slot). Keeps no answer
+    while it waits: 10,000 waiting requests' memory counts."""
     loop = asyncio.get_running_loop()
     ends = loop.time() + seconds
     activation_id = str(act.id)
@@ -262,14 +263,15 @@ async def _long_poll(
             act = await lifecycle.current(rt, customer=customer, activation_id=activation_id)
             answer = poll(rt, act)
             remaining = ends - loop.time()
-            if answer.body != first.body or act.state not in LIVE_STATES or remaining <= 0:
+            if answer.body != first or act.state not in LIVE_STATES or remaining <= 0:
                 return answer
+            del answer
             until_deadline = act.expires_at - rt.clock.now() + _PAST_DEADLINE
             await watching.wait(
                 min(remaining, max(until_deadline, _PAST_DEADLINE)), receive=receive
             )
             if watching.gone:
-                return answer
+                return poll(rt, act)  # nobody reads it
 
 
 def _too_many(reason: str, seconds: float, dialect: str = dialects.DEFAULT) -> Response:
@@ -331,7 +333,9 @@ async def _answer(
         if wanted_wait is not None and act.state in LIVE_STATES:
             seconds = wait_seconds(wanted_wait)
             if seconds:
-                return await _long_poll(rt, customer, poll, act, answer, seconds, receive)
+                first = bytes(answer.body)
+                del answer, polled  # nothing kept on the stack while waiting
+                return await _long_poll(rt, customer, poll, act, first, seconds, receive)
         return answer
     action = ACTIONS.get(name)
     if action is None:

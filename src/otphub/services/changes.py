@@ -23,7 +23,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import AsyncIterator
 from typing import Any
 
 import structlog
@@ -172,16 +171,28 @@ def _wake_after_commit(rt: Runtime, activation_id: int) -> None:
         log.exception("change_wake_failure", activation_id=activation_id)
 
 
-@contextlib.asynccontextmanager
-async def watch(rt: Runtime, activation_id: int) -> AsyncIterator[Watch]:
+class _Registration:
+    """``async with watch(...)``: a plain class rather than a generator-based context
+    manager, whose suspended generator would stay on every waiting request's stack."""
+
+    __slots__ = ("_activation_id", "_here", "_watch")
+
+    def __init__(self, here: Waiters, activation_id: int) -> None:
+        self._here = here
+        self._activation_id = activation_id
+        self._watch = here.add(activation_id)
+
+    async def __aenter__(self) -> Watch:
+        return self._watch
+
+    async def __aexit__(self, *_exc: object) -> None:
+        self._here.discard(self._activation_id, self._watch)
+
+
+def watch(rt: Runtime, activation_id: int) -> _Registration:
     """Register for the next change of the activation, then read it, then ``wait``: a
     change committed after the registration wakes it even if it came before the wait."""
-    here = waiters(rt)
-    watching = here.add(activation_id)
-    try:
-        yield watching
-    finally:
-        here.discard(activation_id, watching)
+    return _Registration(waiters(rt), activation_id)
 
 
 async def wait_change(rt: Runtime, activation_id: int, timeout: float) -> bool:  # noqa: ASYNC109
