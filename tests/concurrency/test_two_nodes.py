@@ -138,7 +138,9 @@ def test_two_nodes_share_purchases_and_the_sweeper_without_doing_work_twice(
     answers = asyncio.run(buy_everywhere())
     sold = [(key, text) for key, text in answers if text.startswith("ACCESS_NUMBER:")]
     assert len(sold) == 30, sorted({t for _, t in answers})
-    assert sum(t == "NO_NUMBERS" for _, t in answers) == 30, sorted({t for _, t in answers if not t.startswith("ACCESS")})
+    assert sum(t == "NO_NUMBERS" for _, t in answers) == 30, sorted(
+        {t for _, t in answers if not t.startswith("ACCESS")}
+    )
     assert len({text.split(":")[2] for _, text in sold}) == 30
     # A code for a third of them (finished at expiry), none for the rest (refunded).
     with httpx.Client(timeout=10) as client:
