@@ -12,13 +12,13 @@ import time
 from collections.abc import AsyncGenerator, Generator, Iterable
 from contextlib import aclosing, closing
 from decimal import Decimal
-from types import TracebackType
-from typing import Self, TypeVar
+from typing import TypeVar
 
 import httpx
 
 from otphub.client import errors, v1
 from otphub.client.answers import Answer, answer_of
+from otphub.client.transport import Blocking, NonBlocking
 from otphub.client.v1 import Activation, Balance, Event, Message, NewWebhook, Offer, Webhook
 
 T = TypeVar("T")
@@ -78,7 +78,7 @@ def _is_stream(response: httpx.Response) -> bool:
     return response.status_code == 200 and content_type.startswith("text/event-stream")
 
 
-class OTPHubClient(_Common):
+class OTPHubClient(_Common, Blocking):
     """OTPHub's JSON API v1, blocking. ``base_url`` the server's root (``/api/v1`` may be
     included); ``http`` an ``httpx.Client`` of yours (not closed here)."""
 
@@ -86,22 +86,8 @@ class OTPHubClient(_Common):
         self, base_url: str, api_key: str, *, timeout: float = DEFAULT_TIMEOUT,
         http: httpx.Client | None = None,
     ) -> None:  # fmt: skip
-        super().__init__(base_url, api_key, timeout=timeout)
-        self._http = http if http is not None else httpx.Client(timeout=timeout)
-        self._owns_http = http is None
-
-    def close(self) -> None:
-        if self._owns_http:
-            self._http.close()
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(
-        self, kind: type[BaseException] | None, error: BaseException | None,
-        trace: TracebackType | None,
-    ) -> None:  # fmt: skip
-        self.close()
+        _Common.__init__(self, base_url, api_key, timeout=timeout)
+        Blocking.__init__(self, timeout=timeout, http=http)
 
     def send(self, request: v1.Request[T]) -> T:
         response = self._http.send(self._request(self._http, request))
@@ -248,7 +234,7 @@ class OTPHubClient(_Common):
         return self.send(v1.activations(state, limit, offset))
 
 
-class AsyncOTPHubClient(_Common):
+class AsyncOTPHubClient(_Common, NonBlocking):
     """OTPHub's JSON API v1 for asyncio: the methods of ``OTPHubClient``, awaited
     (``events`` is an async iterator). ``http`` an ``httpx.AsyncClient`` of yours."""
 
@@ -256,22 +242,8 @@ class AsyncOTPHubClient(_Common):
         self, base_url: str, api_key: str, *, timeout: float = DEFAULT_TIMEOUT,
         http: httpx.AsyncClient | None = None,
     ) -> None:  # fmt: skip
-        super().__init__(base_url, api_key, timeout=timeout)
-        self._http = http if http is not None else httpx.AsyncClient(timeout=timeout)
-        self._owns_http = http is None
-
-    async def aclose(self) -> None:
-        if self._owns_http:
-            await self._http.aclose()
-
-    async def __aenter__(self) -> Self:
-        return self
-
-    async def __aexit__(
-        self, kind: type[BaseException] | None, error: BaseException | None,
-        trace: TracebackType | None,
-    ) -> None:  # fmt: skip
-        await self.aclose()
+        _Common.__init__(self, base_url, api_key, timeout=timeout)
+        NonBlocking.__init__(self, timeout=timeout, http=http)
 
     async def send(self, request: v1.Request[T]) -> T:
         response = await self._http.send(self._request(self._http, request))

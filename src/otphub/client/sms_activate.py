@@ -11,8 +11,7 @@ import asyncio
 import time
 from collections.abc import Iterable
 from decimal import Decimal
-from types import TracebackType
-from typing import Self, TypeVar
+from typing import TypeVar
 
 import httpx
 
@@ -32,6 +31,7 @@ from otphub.client.results import (
     StatusV2,
     TopCountry,
 )
+from otphub.client.transport import Blocking, NonBlocking
 from otphub.client.waiting import CodeWait
 
 T = TypeVar("T")
@@ -72,7 +72,7 @@ def _purchase(
     )  # fmt: skip
 
 
-class SmsActivateClient(_Common):
+class SmsActivateClient(_Common, Blocking):
     """The sms-activate protocol, blocking. ``base_url`` with or without
     ``/stubs/handler_api.php``; ``http`` an ``httpx.Client`` of yours (not closed here)."""
 
@@ -80,22 +80,8 @@ class SmsActivateClient(_Common):
         self, base_url: str, api_key: str, *, timeout: float = DEFAULT_TIMEOUT,
         http: httpx.Client | None = None,
     ) -> None:  # fmt: skip
-        super().__init__(base_url, api_key, timeout=timeout)
-        self._http = http if http is not None else httpx.Client(timeout=timeout)
-        self._owns_http = http is None
-
-    def close(self) -> None:
-        if self._owns_http:
-            self._http.close()
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(
-        self, kind: type[BaseException] | None, error: BaseException | None,
-        trace: TracebackType | None,
-    ) -> None:  # fmt: skip
-        self.close()
+        _Common.__init__(self, base_url, api_key, timeout=timeout)
+        Blocking.__init__(self, timeout=timeout, http=http)
 
     def call(self, call: Call[T]) -> T:
         """Send one action (see ``otphub.client.protocol``) and read its answer."""
@@ -218,7 +204,7 @@ class SmsActivateClient(_Common):
         return self.call(protocol.get_top_countries_by_service(service))
 
 
-class AsyncSmsActivateClient(_Common):
+class AsyncSmsActivateClient(_Common, NonBlocking):
     """The sms-activate protocol for asyncio: the same methods as ``SmsActivateClient``,
     awaited. ``http`` an ``httpx.AsyncClient`` of yours (not closed here)."""
 
@@ -226,22 +212,8 @@ class AsyncSmsActivateClient(_Common):
         self, base_url: str, api_key: str, *, timeout: float = DEFAULT_TIMEOUT,
         http: httpx.AsyncClient | None = None,
     ) -> None:  # fmt: skip
-        super().__init__(base_url, api_key, timeout=timeout)
-        self._http = http if http is not None else httpx.AsyncClient(timeout=timeout)
-        self._owns_http = http is None
-
-    async def aclose(self) -> None:
-        if self._owns_http:
-            await self._http.aclose()
-
-    async def __aenter__(self) -> Self:
-        return self
-
-    async def __aexit__(
-        self, kind: type[BaseException] | None, error: BaseException | None,
-        trace: TracebackType | None,
-    ) -> None:  # fmt: skip
-        await self.aclose()
+        _Common.__init__(self, base_url, api_key, timeout=timeout)
+        NonBlocking.__init__(self, timeout=timeout, http=http)
 
     async def call(self, call: Call[T]) -> T:
         response = await self._http.get(

@@ -12,7 +12,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import Select, select, update
 
 from otphub.db.engine import Conn, insert_or_nothing
 from otphub.db.schema import outbox
@@ -81,10 +81,10 @@ def message_of(r: Any) -> Message:
     )
 
 
-async def due(conn: Conn, *, now: int, limit: int, kinds: tuple[str, ...] = ()) -> list[Message]:
+def due_query(*, now: int, limit: int) -> Select[Any]:
     """Undelivered messages whose next attempt is due, oldest first (not those given up:
-    ``failed_at`` set)."""
-    query = (
+    ``failed_at`` set); callers narrow it with more conditions."""
+    return (
         select(*MESSAGE_COLUMNS)
         .where(
             outbox.c.delivered_at.is_(None),
@@ -94,6 +94,11 @@ async def due(conn: Conn, *, now: int, limit: int, kinds: tuple[str, ...] = ()) 
         .order_by(outbox.c.next_attempt_at, outbox.c.id)
         .limit(limit)
     )
+
+
+async def due(conn: Conn, *, now: int, limit: int, kinds: tuple[str, ...] = ()) -> list[Message]:
+    """``due_query``'s messages, of these kinds only if any are given."""
+    query = due_query(now=now, limit=limit)
     if kinds:
         query = query.where(outbox.c.kind.in_(kinds))
     return [message_of(r) for r in await conn.execute(query)]

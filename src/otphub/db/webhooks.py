@@ -13,7 +13,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, and_, bindparam, func, insert, select, update
 
 from otphub.db.engine import Conn
-from otphub.db.outbox import MESSAGE_COLUMNS, NEVER, Message, message_of
+from otphub.db.outbox import NEVER, Message, due_query, message_of
 from otphub.db.schema import customers, outbox, webhooks
 
 KIND = "webhook"
@@ -161,17 +161,7 @@ async def due_messages(
     """Due webhook messages, oldest first, leaving out those of ``skip_webhooks`` (the ones
     a round has taken enough of already): a backlog of one URL then cannot hide every
     other URL's messages behind it."""
-    query = (
-        select(*MESSAGE_COLUMNS)
-        .where(
-            outbox.c.delivered_at.is_(None),
-            outbox.c.failed_at.is_(None),
-            outbox.c.next_attempt_at <= now,
-            outbox.c.kind == KIND,
-        )
-        .order_by(outbox.c.next_attempt_at, outbox.c.id)
-        .limit(limit)
-    )
+    query = due_query(now=now, limit=limit).where(outbox.c.kind == KIND)
     for webhook_id in sorted(skip_webhooks):
         query = query.where(outbox.c.dedupe_key.not_like(_key_prefix(webhook_id) + "%"))
     return [message_of(r) for r in await conn.execute(query)]
