@@ -227,25 +227,29 @@ def test_a_wait_wakes_at_the_deadline_and_resolves_the_activation(
 
 
 def test_waiting_requests_hold_no_database_connection(hub: Hub, pool: ThreadPoolExecutor) -> None:
-    hub.stocked(count=1)
+    most = changes.MAX_WAITERS_PER_ACTIVATION
+    hub.stocked(count=10)
     key = hub.customer()
-    activation_id, _ = hub.buy(key)
+    bought = [hub.buy(key)[0] for _ in range(10)]
     engine_pool: Any = hub.rt.db.engine.pool  # type: ignore[attr-defined]
     before = engine_pool.checkedout()
     # More waiters than either pool has connections (PostgreSQL: 10 hot, 30 for
-    # transactions), each re-reading once it registered.
+    # transactions), each re-reading once it registered; as many on each activation as may.
     answers = [
-        poll_later(pool, hub, key, "getStatus", id=activation_id, wait=WAIT) for _ in range(40)
+        poll_later(pool, hub, key, "getStatus", id=activation_id, wait=WAIT)
+        for activation_id in bought
+        for _ in range(most)
     ]
-    waiting(hub, 40)
+    waiting(hub, 10 * most)
     assert engine_pool.checkedout() <= before
     # Everything else is served meanwhile.
     assert hub.say(key, "getBalance").startswith("ACCESS_BALANCE:")
-    assert hub.say(key, "getStatus", id=activation_id) == "STATUS_WAIT_CODE"
+    assert hub.say(key, "getStatus", id=bought[0]) == "STATUS_WAIT_CODE"
     assert not any(a.done() for a in answers)
-    assert hub.say(key, "setStatus", id=activation_id, status=8) == "EARLY_CANCEL_DENIED"
+    assert hub.say(key, "setStatus", id=bought[0], status=8) == "EARLY_CANCEL_DENIED"
     hub.clock.advance(120)
-    assert hub.say(key, "setStatus", id=activation_id, status=8) == "ACCESS_CANCEL"
+    for activation_id in bought:
+        assert hub.say(key, "setStatus", id=activation_id, status=8) == "ACCESS_CANCEL"
     assert {a.result()[0] for a in answers} == {"STATUS_CANCEL"}
 
 
@@ -578,3 +582,27 @@ def test_pings_of_an_idle_event_stream_read_nothing(
         assert len(reads) == before, reads[before:]
     finally:
         stream.close()
+
+
+def test_waiting_requests_per_activation_are_bounded(hub: Hub, pool: ThreadPoolExecutor) -> None:
+    """One key cannot take every connection slot of a process with waits on one cheap
+    activation: beyond MAX_WAITERS_PER_ACTIVATION, a wait= answers at once and a stream is
+    refused with 429 (holding more costs more activations)."""
+    most = changes.MAX_WAITERS_PER_ACTIVATION
+    seller = hub.stocked(count=1)
+    key = hub.customer()
+    activation_id, phone = hub.buy(key)
+    held = [
+        poll_later(pool, hub, key, "getStatus", id=activation_id, wait=WAIT) for _ in range(most)
+    ]
+    waiting(hub, most)
+    extra = hub.say(key, "getStatus", id=activation_id, wait=WAIT)
+    assert extra == "STATUS_WAIT_CODE"
+    assert not any(answer.done() for answer in held)  # answered while the others wait
+    stream = httpx.get(f"{hub.url}{events_path(activation_id)}", headers=bearer(key), timeout=10)
+    assert stream.status_code == 429
+    assert stream.json()["error"] == "TOO_MANY_REQUESTS"
+    assert stream.headers["retry-after"]
+    hub.push_sms(seller, phone, "Your code is 73519")
+    assert [answer.result()[0] for answer in held] == ["STATUS_OK:73519"] * most
+    assert len(changes.waiters(hub.rt)) == 0

@@ -332,7 +332,9 @@ async def _answer(
         wanted_wait = params.get("wait")
         if wanted_wait is not None and act.state in LIVE_STATES:
             seconds = wait_seconds(wanted_wait)
-            if seconds:
+            # Enough requests wait on this activation already: answer now (a wait is "at
+            # most N seconds"; the client asks again).
+            if seconds and not changes.crowded(rt, act.id):
                 first = bytes(answer.body)
                 del answer, polled  # nothing kept on the stack while waiting
                 return await _long_poll(rt, customer, poll, act, first, seconds, receive)

@@ -90,6 +90,9 @@ async def activation_events(request: Request) -> Response:
         )
     except errors.ProtocolError as refused:
         return refusal(refused.word)
+    if act.state in LIVE_STATES and changes.crowded(rt, act.id):
+        # Enough streams follow this activation here already (changes.py says why).
+        return _too_many("waiters_per_activation", 5.0)
     seen = Seen.parse(request.headers.get("last-event-id"))
     return EventStream(lambda receive: _stream(rt, found, act, seen, receive))
 

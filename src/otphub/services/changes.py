@@ -39,6 +39,11 @@ Receive = Any  # an ASGI receive callable (the http layer's; services know no AS
 # (more than that since the last read: every waiter is woken instead, to look again).
 SQLITE_POLL = 0.025
 SQLITE_BATCH = 500
+# Waiting requests (wait= and event streams) per activation and process. Beyond, a wait=
+# answers at once and a stream is refused (429): holding connections then costs a customer
+# activations, which cost money and count toward its cap of live ones, so that one key
+# cannot take every connection slot of a process (OTPHUB_MAX_CONNECTIONS) for itself.
+MAX_WAITERS_PER_ACTIVATION = 4
 # SQLite: change rows older than this are deleted (every process read them long ago).
 KEEP_ROWS_SECONDS = 600.0
 
@@ -109,6 +114,9 @@ class Waiters:
     def __len__(self) -> int:
         return sum(len(watches) for watches in self._by_id.values())
 
+    def count(self, activation_id: int) -> int:
+        return len(self._by_id.get(activation_id, ()))
+
     def add(self, activation_id: int) -> Watch:
         watch = Watch()
         self._by_id.setdefault(activation_id, set()).add(watch)
@@ -142,6 +150,11 @@ class Waiters:
 
     def ids(self) -> set[int]:
         return set(self._by_id)
+
+
+def crowded(rt: Runtime, activation_id: int) -> bool:
+    """Whether the activation has its most waiting requests in this process already."""
+    return waiters(rt).count(activation_id) >= MAX_WAITERS_PER_ACTIVATION
 
 
 def waiters(rt: Runtime) -> Waiters:
