@@ -19,13 +19,14 @@ from typing import Any
 
 import structlog
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 
 from otphub import metrics
 from otphub.domain import errors
 from otphub.domain.activation import LIVE_STATES, Activation
 from otphub.http import limits
 from otphub.http.activation_json import activation_json, sms_json
+from otphub.http.api_v1.refusals import refusal
 from otphub.http.limits import Limiter
 from otphub.services import accounts, changes, lifecycle
 from otphub.services.accounts import Customer
@@ -39,17 +40,6 @@ RETRY_MS = 2000
 # Wake this long after the activation's deadline (whole seconds), when the re-read resolves it.
 _PAST_DEADLINE = 0.05
 _HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
-
-
-def refusal(word: str) -> JSONResponse:
-    """A refusal as API v1 answers it: the status and plain words of ``errors``' table."""
-    name = errors.refusal_name(word)
-    body: dict[str, Any] = {"error": name, "message": errors.explain(word)}
-    if name == "BANNED":
-        # BANNED:'2026-06-01 17-30-57' (the protocol's spelling) → "2026-06-01 17:30:57"
-        day, _, clock = word.partition(":")[2].strip("'").partition(" ")
-        body["until"] = f"{day} {clock.replace('-', ':')}"
-    return JSONResponse(body, status_code=errors.http_status(word))
 
 
 def _presented_key(request: Request) -> str | None:
