@@ -15,7 +15,7 @@ from sqlalchemy import func, insert, select, update
 from otphub.db.schema import accounts as account_rows
 from otphub.db.schema import customers, journal
 from otphub.domain import errors
-from otphub.services import accounts, disputes, purchase, reports
+from otphub.services import accounts, disputes, lifecycle, purchase, reports
 from tests.support import Hub, Seller
 
 SHARE = {"referral_share": Decimal("12.5")}
@@ -287,3 +287,36 @@ def test_a_refund_racing_the_referrers_purchases_never_overdraws_the_wallet(hub:
     # it: the 0.07 went to holds of 0.02 and back to revenue, nothing left over.
     assert done.from_referrer == 7 - 2 * len(bought)
     assert wallet(hub, referrer_key) == "ACCESS_BALANCE:0.00"
+
+
+@pytest.mark.parametrize("hub_settings", [SHARE])
+def test_captures_of_buyers_who_refer_each_other_never_deadlock(hub: Hub) -> None:
+    """Each capture writes its buyer's wallet and the other buyer's (the referral): seen
+    failing on PostgreSQL ("deadlock detected", an ERROR_SQL finish) in the crash test
+    before both wallets were locked in id order."""
+    seller = hub.stocked(count=40, price="1.00", payout="0.40")
+    first, first_key = hub.customer_id("100.00", name="first")
+    second, second_key = hub.customer_id("100.00", name="second")
+    first_code, second_code = code_of(hub, first), code_of(hub, second)
+    coded: list[tuple[str, int]] = []
+    for _ in range(15):
+        for key, ref in ((first_key, second_code), (second_key, first_code)):
+            activation_id, phone = hub.buy(key, ref=ref)
+            assert hub.push_sms(seller, phone, "code 12345").status_code == 200
+            coded.append((key, activation_id))
+
+    async def race() -> list[Any]:
+        who = {
+            key: await accounts.authenticate_customer(hub.rt, key)
+            for key in (first_key, second_key)
+        }
+        finishes = [
+            lifecycle.set_status(
+                hub.rt, customer=who[key], activation_id=str(activation_id), status="6"
+            )
+            for key, activation_id in coded
+        ]
+        return list(await asyncio.gather(*finishes, return_exceptions=True))
+
+    assert hub.call(race()) == ["ACCESS_ACTIVATION"] * len(coded)
+    assert len(referral_rows(hub)) == len(coded)

@@ -81,6 +81,10 @@ class Server:
             OTPHUB_EARLY_CANCEL="0",
             OTPHUB_SWEEP_INTERVAL=str(SWEEP_INTERVAL),
             OTPHUB_LOG_LEVEL="warning",
+            # Each matched SMS writes a webhook message, each capture may pay a referrer:
+            # both in the transaction that the kills interrupt.
+            OTPHUB_WEBHOOK_ALLOW_PRIVATE="true",
+            OTPHUB_REFERRAL_SHARE="10",
         )
         if backend == "sqlite":
             # The setting documented for operators who must survive power loss.
@@ -288,6 +292,23 @@ class Checker:
             " AND r.kind = 'release' WHERE c.kind = 'capture'"
         )
         problems += [f"hold {r.resolves_id} both captured and released" for r in both]
+
+        # Every SMS matched to an activation has its webhook message (each buyer has one
+        # URL), written in the same transaction: a kill cannot leave one without the other.
+        unsent = await self.rows(
+            "SELECT s.id FROM sms s JOIN webhooks w ON w.customer_id = "
+            "(SELECT a.customer_id FROM activations a WHERE a.id = s.activation_id) "
+            "WHERE NOT EXISTS (SELECT 1 FROM outbox o WHERE o.dedupe_key = "
+            "'webhook:' || w.id || ':' || s.id)"
+        )
+        problems += [f"matched SMS {r.id} has no webhook message" for r in unsent]
+        # Every finished activation that names another buyer's code paid its referrer once.
+        unpaid = await self.rows(
+            "SELECT a.id FROM activations a JOIN customers c ON c.referral_code = a.ref "
+            "AND c.id <> a.customer_id WHERE a.state = 'finished' AND (SELECT COUNT(*) FROM "
+            "journal j WHERE j.kind = 'referral' AND j.activation_id = a.id) <> 1"
+        )
+        problems += [f"finished activation {r.id}: not one referral payment" for r in unpaid]
 
         assert not problems, "\n".join(problems[:40])
         self.verified += (

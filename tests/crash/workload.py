@@ -26,7 +26,7 @@ from typing import Any
 
 import httpx
 
-from otphub.services import accounts, inventory
+from otphub.services import accounts, inventory, reports, webhooks
 from otphub.services.runtime import build_runtime
 from tests.support import settings_for
 
@@ -56,6 +56,7 @@ OPERATIONS = {
 class Buyer:
     id: int
     key: str
+    referral_code: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,10 +75,15 @@ class World:
         return next(s for s in self.suppliers if phone in s.phones)
 
 
+# Port 9 (discard) on loopback: nobody listens, so every delivery fails fast and waits.
+WEBHOOK_URL = "http://127.0.0.1:9/hook"
+
+
 async def build_world(url: str) -> World:
-    """Three customers with 1000.00 each; two providers selling every service of SERVICES in
-    Russia (the cheaper one with 40 numbers, the dearer with 24)."""
-    rt = build_runtime(settings_for(url))
+    """Three customers with 1000.00 each, each with a webhook (to a port where nobody
+    answers: its messages wait in the outbox); two providers selling every service of
+    SERVICES in Russia (the cheaper one with 40 numbers, the dearer with 24)."""
+    rt = build_runtime(settings_for(url, webhook_allow_private=True))
     await rt.start(migrate_schema=False)
     try:
         suppliers = []
@@ -100,7 +106,11 @@ async def build_world(url: str) -> World:
         buyers = []
         for index in range(3):
             customer = await accounts.add_customer(rt, name=f"buyer {index}", balance=100_000)
-            buyers.append(Buyer(customer.id, customer.api_key))
+            await webhooks.add(rt, customer_id=customer.id, url=WEBHOOK_URL)
+            shown = await reports.show_customer(rt, customer_id=customer.id)
+            code = shown.customer.referral_code
+            assert code is not None
+            buyers.append(Buyer(customer.id, customer.api_key, code))
     finally:
         await rt.close()
     return World(tuple(buyers), tuple(suppliers))
@@ -281,6 +291,8 @@ class Workload:
         buyer = self.rng.choice(self.world.buyers)
         service = self.rng.choice(SERVICES)
         params = {"api_key": buyer.key, "service": service, "country": "0"}
+        if self.rng.random() < 0.5:  # names another buyer as referrer (OTPHUB_REFERRAL_SHARE)
+            params["ref"] = self.rng.choice(self.world.buyers).referral_code
         if self.rng.random() < 0.5:
             body = await self._api(client, {**params, "action": "getNumber"})
             if body is not None and body.startswith("ACCESS_NUMBER:"):

@@ -13,6 +13,7 @@ never fail for lack of money.
 from __future__ import annotations
 
 import enum
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from sqlalchemy import BigInteger, bindparam, insert, select, update
@@ -149,6 +150,20 @@ async def top_up(
         conn, kind=Kind.TOPUP, debit=system.external, credit=account_id, amount=amount, now=now
     )
     await run(conn, _CREDIT, {"account_id": account_id, "amount": amount})
+
+
+async def lock_wallets(conn: Conn, account_ids: Iterable[int]) -> None:
+    """Take several wallets' row locks in ascending id order (PostgreSQL), the one order
+    every transaction that writes two customers' wallets uses, so no two wait on each
+    other crosswise."""
+    for account_id in sorted(set(account_ids)):
+        await run(conn, _LOCK_WALLET, {"account_id": account_id})
+
+
+async def referrer_accounts_of(conn: Conn, activation_id: int) -> list[int]:
+    """The wallets paid a referral for this activation (none, or one)."""
+    rows = (await run(conn, _REFERRALS_OF_ACTIVATION, {"activation_id": activation_id})).rows
+    return [int(account_id) for account_id, _amount in rows]
 
 
 async def lock_wallet(conn: Conn, account_id: int) -> None:

@@ -68,6 +68,10 @@ async def refund_activation(rt: Runtime, *, activation_id: int, reason: str) -> 
         capture = await ledger.capture_of_activation(conn, activation_id)
         if capture is None:  # a finished activation always has one; the audit says so
             raise errors.InvalidInput(f"activation {activation_id} has no capture to refund")
+        # The buyer's wallet and any referrer's, locked in the captures' order (ledger).
+        referrers = await ledger.referrer_accounts_of(conn, activation_id)
+        if referrers:
+            await ledger.lock_wallets(conn, (capture.account_id, *referrers))
         clawed = await ledger.refund(
             conn, system=rt.accounts(), capture=capture, reason=why, now=now
         )

@@ -52,6 +52,12 @@ async def _finish(rt: Runtime, conn: Conn, act: Activation, now: int) -> None:
     await changes.announce(rt, conn, act.id)
     provider_account = await providers.account_of(conn, act.provider_id)
     hold = await ledger.hold_of_activation(conn, act.id)
+    referral = await _referral(rt, conn, act)
+    if referral is not None:
+        # Both customers' wallets locked in id order before either is written: two captures
+        # whose buyers name each other as referrers would otherwise lock them crosswise
+        # (PostgreSQL aborts one: seen in the crash test).
+        await ledger.lock_wallets(conn, (hold.account_id, referral[0]))
     metrics.CAPTURES.inc()
     await ledger.capture(
         conn,
@@ -61,26 +67,27 @@ async def _finish(rt: Runtime, conn: Conn, act: Activation, now: int) -> None:
         payout=act.payout,
         now=now,
     )
-    await _pay_referrer(rt, conn, act, now)
+    if referral is not None:
+        wallet, amount = referral
+        await ledger.pay_referral(
+            conn, system=rt.accounts(), activation_id=act.id, account_id=wallet, amount=amount,
+            now=now,
+        )  # fmt: skip
     await inventory.free_number_again(conn, act.number_id)
     if act.remote_id is not None:  # issue 9: a remote provider hears of it (outbox)
         await supply_events.captured(rt, conn, act, now=now)
 
 
-async def _pay_referrer(rt: Runtime, conn: Conn, act: Activation, now: int) -> None:
-    """With OTPHUB_REFERRAL_SHARE on, the customer named by the activation's ``ref`` (by
-    their referral code; never the buyer) earns that share of the operator's margin, in
-    the capture's transaction. An unknown ``ref`` earns nobody anything."""
-    share = rt.settings.referral_share
-    amount = referrals.reward(price=act.price, payout=act.payout, share=share)
+async def _referral(rt: Runtime, conn: Conn, act: Activation) -> tuple[int, int] | None:
+    """(the referrer's wallet, the amount) when a capture pays one: with
+    OTPHUB_REFERRAL_SHARE on, the customer named by the activation's ``ref`` (by their
+    referral code; never the buyer) earns that share of the operator's margin, in the
+    capture's transaction. An unknown ``ref`` earns nobody anything."""
+    amount = referrals.reward(price=act.price, payout=act.payout, share=rt.settings.referral_share)
     if amount == 0:
-        return  # off, or no margin: not even the lookup
+        return None  # off, or no margin: not even the lookup
     wallet = await customers.referrer_wallet(conn, act.id)
-    if wallet is None:
-        return
-    await ledger.pay_referral(
-        conn, system=rt.accounts(), activation_id=act.id, account_id=wallet, amount=amount, now=now
-    )
+    return None if wallet is None else (wallet, amount)
 
 
 async def _cancel(rt: Runtime, conn: Conn, act: Activation, now: int) -> bool:
