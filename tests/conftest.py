@@ -8,7 +8,9 @@ where that is a failure.
 from __future__ import annotations
 
 import asyncio
+import fcntl
 import os
+import tempfile
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
@@ -102,3 +104,20 @@ def hub(
             deployment.assert_audit_clean()
     finally:
         support.uninstall(deployment)
+
+
+@pytest.fixture
+def server_processes_turn(backend: str) -> Iterator[None]:
+    """Tests that start ``otphub serve`` processes on PostgreSQL take turns across pytest's
+    workers: each process may open 41 connections (its pools and its LISTEN connection),
+    and a PostgreSQL with default settings allows 100 in all (CI's does)."""
+    if backend != "postgresql":
+        yield
+        return
+    lock = Path(tempfile.gettempdir()) / "otphub-tests-postgresql-servers.lock"
+    with lock.open("a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)

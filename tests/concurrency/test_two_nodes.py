@@ -63,7 +63,7 @@ def seed(url: str, *, numbers: int, customers: int) -> tuple[str, list[str]]:
 
 
 @pytest.fixture
-def nodes(database_url: str, tmp_path: Path) -> Iterator[list[str]]:
+def nodes(database_url: str, tmp_path: Path, server_processes_turn: None) -> Iterator[list[str]]:
     env = {
         **os.environ,
         "OTPHUB_DATABASE_URL": database_url,

@@ -79,7 +79,7 @@ async def _wait_for_stock(base: str, key: str) -> None:
 
 
 def test_sigkill_between_the_phases_leaves_nothing_held_after_recovery(
-    database_url: str, backend: str
+    database_url: str, backend: str, server_processes_turn: None
 ) -> None:
     agent = FakeAgent().start()
     agent.behaviour.stock = {"russia": {"any": {"tg": 5}}}

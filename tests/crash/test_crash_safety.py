@@ -457,6 +457,7 @@ async def crash_run(
 
 def test_sigkill_mid_workload_loses_nothing_acknowledged(
     database_url: str,
+    server_processes_turn: None,
     backend: str,
     tmp_path: Path,
     record_property: Any,

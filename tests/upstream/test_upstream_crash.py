@@ -53,7 +53,7 @@ async def _wait_for_stock(base: str, key: str) -> None:
 
 
 def test_sigkill_between_the_phases_of_an_upstream_purchase(
-    database_url: str, backend: str, fake: FakeUpstream
+    database_url: str, backend: str, fake: FakeUpstream, server_processes_turn: None
 ) -> None:
     fake.answers["getBalance"] = "ACCESS_BALANCE:10.00"
     fake.answers["getPrices"] = '{"0":{"tg":{"cost":0.4,"count":5}}}'
