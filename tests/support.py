@@ -42,6 +42,10 @@ PG_ADMIN_URL = os.environ.get(
 TEST_SECRET = "test-secret-not-for-production"
 # Tables that tests may empty; the catalog and Alembic's version stay.
 DATA_TABLES = (
+    "operator_actions",
+    "login_failures",
+    "console_sessions",
+    "operators",
     "activation_changes",
     "idempotency_keys",
     "webhooks",

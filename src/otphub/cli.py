@@ -17,7 +17,7 @@ import typer
 from pydantic import ValidationError
 
 from otphub.config import Settings
-from otphub.domain import dialects, errors
+from otphub.domain import dialects, errors, logins
 from otphub.domain.supply import parse_markup_percent
 from otphub.services import (
     accounts,
@@ -33,6 +33,7 @@ from otphub.services import (
     webhooks,
 )
 from otphub.services import audit as audit_service
+from otphub.services import logins as login_service
 from otphub.services.backup import backup_sqlite
 from otphub.services.runtime import Runtime, build_runtime
 
@@ -48,6 +49,10 @@ customer_app = typer.Typer(help="Customers: who buys activations.", no_args_is_h
 activation_app = typer.Typer(help="Activations: what customers bought.", no_args_is_help=True)
 sms_app = typer.Typer(help="SMS that providers pushed.", no_args_is_help=True)
 catalog_app = typer.Typer(help="Service codes and country ids.", no_args_is_help=True)
+operator_app = typer.Typer(
+    help="Operators: who run the deployment from the web console's /admin.",
+    no_args_is_help=True,
+)
 app.add_typer(provider_app, name="provider")
 app.add_typer(offer_app, name="offer")
 app.add_typer(number_app, name="number")
@@ -55,6 +60,7 @@ app.add_typer(customer_app, name="customer")
 app.add_typer(activation_app, name="activation")
 app.add_typer(sms_app, name="sms")
 app.add_typer(catalog_app, name="catalog")
+app.add_typer(operator_app, name="operator")
 
 T = TypeVar("T")
 
@@ -342,22 +348,67 @@ def _dialect(raw: str) -> str:
         fail(str(refusal))
 
 
+EmailOption = Annotated[
+    str | None,
+    typer.Option("--email", help="The web console's login (with --password-stdin)."),
+]
+PasswordStdin = Annotated[
+    bool,
+    typer.Option(
+        "--password-stdin",
+        help="Read the console password from the first line of standard input "
+        f"(at least {logins.MIN_PASSWORD} characters); never from the command line.",
+    ),
+]
+
+
+def _password_from_stdin(email: str | None, password_stdin: bool) -> str | None:
+    """The password for ``--email``: both options or neither."""
+    if email is None and not password_stdin:
+        return None
+    if email is None or not password_stdin:
+        fail("--email and --password-stdin go together: the password is read from stdin")
+    line = sys.stdin.readline()
+    password = line.removesuffix("\n").removesuffix("\r")
+    if not password:
+        fail("no password on standard input (e.g. printf '%s\\n' \"$PASSWORD\" | otphub ...)")
+    try:
+        logins.check_password(password)
+    except errors.InvalidInput as exc:
+        fail(str(exc))
+    return password
+
+
 @customer_app.command("add")
 def customer_add(
     name: str,
     balance: Annotated[str, typer.Option(help="Opening balance, e.g. 10.00.")] = "0",
     dialect: DialectOption = dialects.DEFAULT,
+    email: EmailOption = None,
+    password_stdin: PasswordStdin = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
 ) -> None:
-    """Create a customer; prints its id and API key (shown once)."""
+    """Create a customer; prints its id and API key (shown once). With --email and
+    --password-stdin, the customer can also sign in to the web console."""
     opening = money(balance, allow_zero=True)
     spoken = _dialect(dialect)
-    created = run(lambda rt: accounts.add_customer(rt, name=name, balance=opening, dialect=spoken))
-    emit(
-        as_json,
-        {"id": created.id, "api_key": created.api_key},
-        f"customer {created.id} created; api_key (shown once): {created.api_key}",
-    )
+    password = _password_from_stdin(email, password_stdin)
+
+    async def create(rt: Runtime) -> accounts.NewCustomer:
+        login = None
+        if email is not None and password is not None:
+            login = (logins.clean_email(email), await login_service.hash_password(password))
+        return await accounts.add_customer(
+            rt, name=name, balance=opening, dialect=spoken, login=login
+        )
+
+    created = run(create)
+    payload: dict[str, object] = {"id": created.id, "api_key": created.api_key}
+    human = f"customer {created.id} created; api_key (shown once): {created.api_key}"
+    if email is not None:
+        payload["email"] = logins.clean_email(email)
+        human += f"; console login: {payload['email']}"
+    emit(as_json, payload, human)
 
 
 @customer_app.command("set")
@@ -367,19 +418,34 @@ def customer_set(
         str | None,
         typer.Option(help="The shapes of answers: " + ", ".join(dialects.ALL) + "."),
     ] = None,
+    email: EmailOption = None,
+    password_stdin: PasswordStdin = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
 ) -> None:
-    """Change a customer's settings (the dialect), effective from their next request."""
-    if dialect is None:
-        fail("nothing to set: give --dialect " + "|".join(dialects.ALL))
-    spoken = _dialect(dialect)
-    stored = run(lambda rt: accounts.set_dialect(rt, customer_id=customer_id, dialect=spoken))
-    emit(
-        as_json,
-        {"id": customer_id, "dialect": stored},
-        f"customer {customer_id}: dialect {stored}",
-        err=True,
-    )
+    """Change a customer's settings: the dialect (effective from their next request), or
+    their web-console login (--email with --password-stdin; their open sessions end)."""
+    if dialect is None and email is None and not password_stdin:
+        fail(
+            "nothing to set: give --dialect " + "|".join(dialects.ALL) + ", or --email E "
+            "--password-stdin"
+        )
+    password = _password_from_stdin(email, password_stdin)
+    payload: dict[str, object] = {"id": customer_id}
+    said: list[str] = []
+    if dialect is not None:
+        spoken = _dialect(dialect)
+        stored = run(lambda rt: accounts.set_dialect(rt, customer_id=customer_id, dialect=spoken))
+        payload["dialect"] = stored
+        said.append(f"dialect {stored}")
+    if email is not None and password is not None:
+        login = run(
+            lambda rt: login_service.set_customer_login(
+                rt, customer_id=customer_id, email=email, password=password
+            )
+        )
+        payload["email"] = login
+        said.append(f"console login {login}")
+    emit(as_json, payload, f"customer {customer_id}: " + ", ".join(said), err=True)
 
 
 # ignore_unknown_options: "-5.00" must reach the amount check, not be read as an option.
@@ -389,6 +455,27 @@ def customer_topup(customer_id: int, amount: str) -> None:
     minor = money(amount)
     available = run(lambda rt: accounts.top_up(rt, customer_id=customer_id, amount=minor))
     typer.echo(f"customer {customer_id}: available {settings().money.format(available)}", err=True)
+
+
+@operator_app.command("add")
+def operator_add(
+    email: Annotated[str, typer.Argument(help="The operator's login email.")],
+    password_stdin: PasswordStdin = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+) -> None:
+    """Create an operator login for the web console's /admin (the password is read from
+    the first line of standard input)."""
+    if not password_stdin:
+        fail("give --password-stdin and the password on standard input")
+    password = _password_from_stdin(email, password_stdin)
+    assert password is not None
+    operator_id = run(lambda rt: login_service.add_operator(rt, email=email, password=password))
+    clean = logins.clean_email(email)
+    emit(
+        as_json,
+        {"id": operator_id, "email": clean},
+        f"operator {operator_id} created: {clean} signs in at /admin",
+    )
 
 
 @app.command()

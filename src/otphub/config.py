@@ -102,6 +102,9 @@ class Settings(BaseSettings):
     # Percent of the operator's margin on a captured activation paid to the referrer named
     # by its ``ref`` (0 = off). A Decimal: money is never computed in floats.
     referral_share: Decimal = Field(default=Decimal(0), ge=0, le=100)
+    # Whether the web console lets anyone create a customer account ("open") or only the
+    # operator, from the shell ("closed").
+    signup: Literal["open", "closed"] = "open"
 
     @field_validator("currency")
     @classmethod

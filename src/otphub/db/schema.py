@@ -134,8 +134,13 @@ customers = Table(
     Column("dialect", String(16), nullable=False, server_default=text("'sms-activate'")),
     # What others pass as ``ref`` on getNumber to name this customer as their referrer.
     Column("referral_code", String(32), nullable=True),
+    # The web console's login (NULL: an API-only customer). The email is stored folded to
+    # lower case (domain/logins.py), so the unique index is case-insensitive in effect.
+    Column("email", String(254), nullable=True),
+    Column("password_hash", String(255), nullable=True),
     CheckConstraint(DIALECTS_CHECK, name="dialect"),
     Index("uq_customers_referral_code", "referral_code", unique=True),
+    Index("uq_customers_email", "email", unique=True),
 )
 
 providers = Table(
@@ -481,4 +486,58 @@ activation_changes = Table(
     Column("id", Id, primary_key=True),
     Column("activation_id", Id, nullable=False),
     Column("created_at", BigInteger, nullable=False),
+)
+
+
+# The people who run the deployment from the web console's /admin (``otphub operator add``).
+operators = Table(
+    "operators",
+    metadata,
+    Column("id", Id, primary_key=True),
+    Column("email", String(254), nullable=False),
+    Column("password_hash", String(255), nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+    Index("uq_operators_email", "email", unique=True),
+)
+
+# The web console's signed-in sessions: the cookie holds a random token, this table only its
+# SHA-256 (a copy of the table signs nobody in). Exactly one of customer and operator.
+console_sessions = Table(
+    "console_sessions",
+    metadata,
+    Column("token_digest", String(64), primary_key=True),
+    Column("customer_id", Id, ForeignKey("customers.id"), nullable=True),
+    Column("operator_id", Id, ForeignKey("operators.id"), nullable=True),
+    Column("created_at", BigInteger, nullable=False),
+    Column("expires_at", BigInteger, nullable=False),
+    CheckConstraint("(customer_id IS NULL) <> (operator_id IS NULL)", name="one_subject"),
+    Index("ix_console_sessions_expires", "expires_at"),
+)
+
+# Failed console sign-ins, by email and by client address: what limits guessing across every
+# process of a fleet (a counter in one process would not). Old rows are pruned.
+login_failures = Table(
+    "login_failures",
+    metadata,
+    Column("id", Id, primary_key=True),
+    Column("email", String(254), nullable=False),
+    Column("address", String(64), nullable=False),
+    Column("at", BigInteger, nullable=False),
+    Index("ix_login_failures_email", "email", "at"),
+    Index("ix_login_failures_address", "address", "at"),
+)
+
+# Every change an operator makes (console or shell), with who and when; written in the
+# transaction of the change, so a change is never without its record.
+operator_actions = Table(
+    "operator_actions",
+    metadata,
+    Column("id", Id, primary_key=True),
+    Column("operator_id", Id, ForeignKey("operators.id"), nullable=True),  # NULL: the shell
+    Column("actor", String(254), nullable=False),  # the operator's email, or "shell"
+    Column("action", String(64), nullable=False),
+    Column("subject", String(128), nullable=False),
+    Column("detail", Text, nullable=False),  # JSON object
+    Column("at", BigInteger, nullable=False),
+    Index("ix_operator_actions_at", "at"),
 )

@@ -19,6 +19,26 @@ class NotFound(OTPHubError):
     pass
 
 
+class SignInRefused(OTPHubError):
+    """A console sign-in with an unknown email or a wrong password (which one is not said)."""
+
+
+class TooManyAttempts(OTPHubError):
+    """Too many failed sign-ins for this email or from this address: wait ``retry_after``."""
+
+    def __init__(self, retry_after: int) -> None:
+        super().__init__(f"too many failed sign-ins: try again in {retry_after} s")
+        self.retry_after = retry_after
+
+
+class SignupClosed(OTPHubError):
+    """OTPHUB_SIGNUP=closed: accounts are created by the operator only."""
+
+
+class EmailTaken(InvalidInput):
+    """Another customer or operator signs in with this email already."""
+
+
 class ProtocolError(OTPHubError):
     """An answer of the customer protocol that is not a success.
 

@@ -18,7 +18,7 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Mount, Route
 
 from otphub import metrics
-from otphub.http import agent, customer_api, events
+from otphub.http import agent, console, customer_api, events
 from otphub.http.answers import text
 from otphub.http.api_v1 import PREFIX as API_V1
 from otphub.http.api_v1 import create_api
@@ -137,6 +137,8 @@ def create_app(
         Route("/healthz", healthz, methods=["GET"]),
         Route("/readyz", readyz, methods=["GET"]),
         Route("/metrics", metrics_endpoint, methods=["GET"]),
+        # The web console: customers at /, operators at /admin.
+        *console.routes(),
     ]
     middleware = [
         # Outermost: its deadline covers every body reader behind it.

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import TypeAlias
+from typing import Any, TypeAlias, cast
 
 from otphub.db import customers, ledger, providers
 from otphub.db import keys as db_keys
+from otphub.db import logins as db_logins
 from otphub.db.engine import Conn, Row
 from otphub.domain import dialects, errors, keys, referrals, sealing
 from otphub.domain.activation import Activation
@@ -128,12 +129,20 @@ async def list_keys(rt: Runtime, *, kind: OwnerKind, owner_id: int) -> list[KeyI
 
 
 async def add_customer(
-    rt: Runtime, *, name: str, balance: int = 0, dialect: str = dialects.DEFAULT
+    rt: Runtime,
+    *,
+    name: str,
+    balance: int = 0,
+    dialect: str = dialects.DEFAULT,
+    login: tuple[str, str] | None = None,
 ) -> NewCustomer:
-    """A customer with its wallet, its referral code and its first key."""
+    """A customer with its wallet, its referral code and its first key; ``login``, an email
+    (clean, see domain/logins.py) and a password hash, signs them in to the web console."""
     now = rt.clock.now()
     clean, spoken = _name(name), dialects.checked(dialect)
     async with rt.db.write() as conn:
+        if login is not None:
+            await claim_email(rt, conn, login[0])
         account_id = await ledger.open_account(conn, kind="customer")
         customer_id = await customers.insert_customer(
             conn,
@@ -149,8 +158,21 @@ async def add_customer(
             await ledger.top_up(
                 conn, system=rt.accounts(), account_id=account_id, amount=balance, now=now
             )
+        if login is not None:
+            await db_logins.set_customer_login(
+                conn, customer_id=customer_id, email=login[0], password_hash=login[1]
+            )
         first = await _issue_key(rt, conn, kind="customer", owner_id=customer_id)
     return NewCustomer(id=customer_id, api_key=first.key)
+
+
+async def claim_email(rt: Runtime, conn: Conn, email: str, *, customer_id: int = 0) -> None:
+    """Refuse an email that another customer (not ``customer_id``) or an operator signs in
+    with; holds the email until the transaction ends, so two cannot take it at once."""
+    await db_logins.lock_email(conn, is_sqlite=rt.db.is_sqlite, email=email)
+    owner = await db_logins.login_by_email(conn, email)
+    if owner is not None and not (owner.kind == "customer" and owner.id == customer_id):
+        raise errors.EmailTaken(f"{email} is already used by another account")
 
 
 async def top_up(rt: Runtime, *, customer_id: int, amount: int) -> int:
@@ -234,6 +256,12 @@ def _customer_digest(rt: Runtime, api_key: str | None) -> str:
     if digest is None:
         raise errors.BadKey()
     return digest
+
+
+def customer_of_session(rt: Runtime, columns: tuple[Any, ...]) -> Customer:
+    """The customer signed in to the web console (``db.logins.SessionRow.customer``), with
+    the same rules as a key's: a banned one is refused."""
+    return _customer(rt, cast(Row, columns))
 
 
 def _customer(rt: Runtime, row: Row) -> Customer:
