@@ -4,7 +4,8 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install install-runtime lock lock-upgrade demo test lint typecheck unit serve bench clean
+.PHONY: install install-runtime lock lock-upgrade demo test lint typecheck unit serve bench chromium \
+	screenshots clean
 
 # Installs come from the hashed lock files in requirements/, so a fresh clone runs exactly the
 # versions that were tested. The venv is rebuilt from scratch (--clear) whenever a lock or
@@ -62,11 +63,18 @@ lint: install
 typecheck: install
 	$(BIN)/mypy --strict src tests bench
 
+# The browser tests (tests/browser) and `make screenshots` drive Debian's Chromium at
+# /usr/bin/chromium through Playwright (never a downloaded browser): installed when missing,
+# as root, as `make bench` installs wrk.
+chromium:
+	test -x /usr/bin/chromium || (apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium)
+
 # Two workers, each taking whole test files (a file's fixtures and its server processes stay
 # on one worker): the suite takes about 8 minutes on 2 cores instead of about 13.
 # PYTEST_WORKERS=0 runs it in one process.
 PYTEST_WORKERS ?= 2
-unit: install
+unit: install chromium
 	$(BIN)/pytest -n $(PYTEST_WORKERS) --dist loadfile
 
 test: lint typecheck unit

@@ -7,7 +7,6 @@ where that is a failure.
 
 from __future__ import annotations
 
-import asyncio
 import fcntl
 import os
 import tempfile
@@ -47,7 +46,7 @@ def live_server() -> Iterator[support.LiveServer]:
 @pytest.fixture(scope="session")
 def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = tmp_path_factory.mktemp("template") / "template.db"
-    asyncio.run(support.migrate(f"sqlite:///{path}"))
+    support.run_apart(support.migrate(f"sqlite:///{path}"))
     return path
 
 
@@ -60,7 +59,7 @@ def pg_url() -> Iterator[str]:
         warnings.warn(f"{message}: SKIPPING EVERY POSTGRESQL TEST", stacklevel=1)
         pytest.skip(message + ": PostgreSQL half skipped")
     url = support.create_pg_database()
-    asyncio.run(support.migrate(url))
+    support.run_apart(support.migrate(url))
     yield url
     support.drop_pg_database(url)
 
@@ -77,7 +76,7 @@ def database_url(backend: str, request: pytest.FixtureRequest, tmp_path: Path) -
         template: Path = request.getfixturevalue("sqlite_template")
         return support.sqlite_copy(template, tmp_path)
     url: str = request.getfixturevalue("pg_url")
-    asyncio.run(support.empty_pg(url))
+    support.run_apart(support.empty_pg(url))
     return url
 
 

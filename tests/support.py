@@ -16,6 +16,7 @@ import socket
 import threading
 import uuid
 from collections.abc import Coroutine
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
@@ -132,6 +133,14 @@ class LiveServer:
 # ---------------------------------------------------------------- databases
 
 
+def run_apart(coro: Coroutine[Any, Any, T]) -> T:
+    """``asyncio.run`` on a thread of its own: fixtures work in a test thread whose event
+    loop is already running (Playwright's sync API keeps one running while a browser test
+    module is open)."""
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(asyncio.run, coro).result()
+
+
 def pg_reachable() -> bool:
     try:
         engine = create_engine(PG_ADMIN_URL.replace("postgresql://", "postgresql+asyncpg://"))
@@ -165,13 +174,13 @@ async def _admin(statement: str) -> None:
 
 def create_pg_database() -> str:
     name = f"otphub_test_{os.getpid()}_{uuid.uuid4().hex[:8]}"
-    asyncio.run(_admin(f'CREATE DATABASE "{name}"'))
+    run_apart(_admin(f'CREATE DATABASE "{name}"'))
     return str(make_url(PG_ADMIN_URL).set(database=name).render_as_string(hide_password=False))
 
 
 def drop_pg_database(url: str) -> None:
     name = make_url(url).database
-    asyncio.run(_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    run_apart(_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
 
 async def migrate(url: str) -> None:
