@@ -11,6 +11,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,6 +21,7 @@ from sqlalchemy import func, select
 
 from otphub import demo
 from otphub.db.schema import numbers, offers, sms
+from otphub.services import logins
 from otphub.workers.simulator import Simulator
 from tests.support import Hub
 
@@ -100,6 +102,32 @@ def test_seed(hub: Hub) -> None:
     everything = hub.api(setup.api_key, "getPrices").json()
     assert set(everything) == {str(c) for c in DEMO_COUNTRIES}
     assert all(set(everything[str(c)]) == {*POPULAR, SILENT} for c in DEMO_COUNTRIES)
+
+    # The web console's logins: the demo customer (the one of the key) and an operator.
+    assert setup.customer_email == "demo@otphub.local"
+    assert setup.operator_email == "operator@otphub.local"
+    assert setup.customer_password != setup.operator_password
+    assert all(len(p) >= 16 for p in (setup.customer_password, setup.operator_password))
+    customer = hub.call(
+        logins.sign_in(
+            hub.rt, email=setup.customer_email, password=setup.customer_password, address="t"
+        )
+    )
+    assert customer.subject.kind == "customer"
+    signed = hub.call(logins.signed(hub.rt, customer.token))
+    assert signed is not None and signed.customer is not None
+    operator = hub.call(
+        logins.sign_in(
+            hub.rt, email=setup.operator_email, password=setup.operator_password, address="t"
+        )
+    )
+    assert operator.subject.kind == "operator"
+
+
+def test_seed_passwords_are_new_every_time(hub: Hub) -> None:
+    first, second = demo.new_password(), demo.new_password()
+    assert first != second
+    assert re.fullmatch(r"[A-Za-z0-9]{16}", first), first
 
 
 # ---------------------------------------------------------------- the simulated SIM bank
@@ -213,15 +241,34 @@ def printed_urls(printed: str) -> list[str]:
     return re.findall(r"curl ['\"]([^'\"]+)['\"]", printed)
 
 
+def printed_logins(printed: str) -> dict[str, tuple[str, str]]:
+    """The web console's logins as printed: who -> (email, password)."""
+    pattern = r"as the (?:demo )?(customer|operator):\s+email (\S+)\s+password (\S+)"
+    found = re.findall(pattern, printed)
+    return {who: (email, password) for who, email, password in found}
+
+
 def test_instructions() -> None:
     setup = demo.DemoSetup(
-        api_key="ohc_Demo-Key_123", provider_id=1, provider_key="ohp_secret-provider", numbers=100
+        api_key="ohc_Demo-Key_123",
+        provider_id=1,
+        provider_key="ohp_secret-provider",
+        numbers=100,
+        customer_email="demo@otphub.local",
+        customer_password="CustomerPass2345",
+        operator_email="operator@otphub.local",
+        operator_password="OperatorPass6789",
     )
     base = "http://127.0.0.1:8123"
     printed = demo.instructions(base, setup, early_cancel=7)
     assert "api_key=ohc_Demo-Key_123" in printed
     assert "ohp_secret-provider" not in printed  # the provider's key stays private
     assert "100.00" in printed
+    assert f"open {base}/login" in printed
+    assert printed_logins(printed) == {
+        "customer": ("demo@otphub.local", "CustomerPass2345"),
+        "operator": ("operator@otphub.local", "OperatorPass6789"),
+    }
     url = f"{base}/stubs/handler_api.php?api_key=ohc_Demo-Key_123&action="
     urls = printed_urls(printed)
     assert urls, printed
@@ -319,6 +366,49 @@ def running_demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningDe
                 except subprocess.TimeoutExpired:
                     os.killpg(proc.pid, signal.SIGKILL)
                     proc.wait(timeout=10)
+
+
+@contextmanager
+def console_sign_in(
+    base: str, email: str, password: str
+) -> Iterator[tuple[httpx.Client, httpx.Response]]:
+    """Signs in to the web console as a browser would: the form's CSRF token, then POST."""
+    with httpx.Client(base_url=base, timeout=10) as client:
+        form = client.get("/login")
+        assert form.status_code == 200
+        token = re.search(r'name="csrf" value="([^"]+)"', form.text)
+        assert token is not None, form.text
+        fields = {"csrf": token.group(1), "next": "/", "email": email, "password": password}
+        yield client, client.post("/login", data=fields)
+
+
+@pytest.mark.slow
+def test_demo_command_printed_logins(running_demo: RunningDemo) -> None:
+    """The printed console logins work: the customer is the one of the printed key."""
+    demo_run = running_demo
+    logins_printed = printed_logins(demo_run.printed)
+    assert set(logins_printed) == {"customer", "operator"}, demo_run.printed
+    assert f"open {demo_run.base}/login" in demo_run.printed
+
+    email, password = logins_printed["customer"]
+    with console_sign_in(demo_run.base, email, password) as (customer, answer):
+        assert answer.status_code == 303 and answer.headers["location"] == "/", answer.text
+        home = customer.get("/")
+        assert home.status_code == 200
+        shown = re.search(r'<span id="balance"[^>]*>\s*([^<\s]+)\s*</span>', home.text)
+        assert shown is not None, home.text
+        assert f"ACCESS_BALANCE:{shown.group(1)}" == demo_run.balance()
+        assert customer.get("/admin").status_code == 404  # a customer never sees /admin
+
+    email, password = logins_printed["operator"]
+    with console_sign_in(demo_run.base, email, password) as (operator, answer):
+        assert answer.status_code == 303 and answer.headers["location"] == "/admin", answer.text
+        dashboard = operator.get("/admin")
+        assert dashboard.status_code == 200
+        assert re.search(r"<h1[^>]*>\s*Dashboard\s*</h1>", dashboard.text), dashboard.text
+
+    with console_sign_in(demo_run.base, email, password + "x") as (_, answer):
+        assert answer.status_code == 401
 
 
 @pytest.mark.slow

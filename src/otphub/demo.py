@@ -1,11 +1,13 @@
 """``otphub demo``: a fresh SQLite database with a simulated provider, offers for popular
-services, a customer with 100.00, and the server running with the simulator."""
+services, a customer with 100.00 (with a web-console login), an operator login, and the
+server running with the simulator."""
 
 from __future__ import annotations
 
 import asyncio
 import os
 import random
+import secrets
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -16,7 +18,7 @@ import uvicorn
 from otphub.config import Settings
 from otphub.http.app import create_app
 from otphub.logs import configure_logging
-from otphub.services import accounts, inventory
+from otphub.services import accounts, inventory, logins
 from otphub.services.runtime import Runtime, build_runtime
 from otphub.workers.agent_poller import run_agent_poller
 from otphub.workers.change_feed import run_change_feed
@@ -49,6 +51,11 @@ _OFFERS: dict[str, int] = {
     "mm": 25,
     "ot": 10,  # "Any other": the simulator never sends its SMS, to show a cancel
 }
+# The web console's demo logins. Their passwords are new at every start (like the database):
+# the demo may listen on 0.0.0.0 (--host), and a fixed password, published in this file,
+# would let anyone who can reach the port top up the demo customer or sign in as operator.
+DEMO_CUSTOMER_EMAIL = "demo@otphub.local"
+DEMO_OPERATOR_EMAIL = "operator@otphub.local"
 # The demo shortens the early-cancel window so that the cancel example needs no long wait.
 DEMO_EARLY_CANCEL = 10
 
@@ -59,6 +66,16 @@ class DemoSetup:
     provider_id: int
     provider_key: str
     numbers: int
+    customer_email: str
+    customer_password: str
+    operator_email: str
+    operator_password: str
+
+
+def new_password() -> str:
+    # 16 characters of [A-Za-z0-9]: nothing a shell or a form would mangle when pasted.
+    alphabet = "ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz23456789"
+    return "".join(secrets.choice(alphabet) for _ in range(16))
 
 
 async def seed(rt: Runtime, *, seed_value: int = 7) -> DemoSetup:
@@ -84,11 +101,23 @@ async def seed(rt: Runtime, *, seed_value: int = 7) -> DemoSetup:
                 price=price,
                 payout=price * 8 // 10,
             )
+    customer_password, operator_password = new_password(), new_password()
     customer = await accounts.add_customer(
-        rt, name="Demo customer", balance=rt.money.parse("100.00")
+        rt,
+        name="Demo customer",
+        balance=rt.money.parse("100.00"),
+        login=(DEMO_CUSTOMER_EMAIL, await logins.hash_password(customer_password)),
     )
+    await logins.add_operator(rt, email=DEMO_OPERATOR_EMAIL, password=operator_password)
     return DemoSetup(
-        api_key=customer.api_key, provider_id=provider.id, provider_key=provider.key, numbers=total
+        api_key=customer.api_key,
+        provider_id=provider.id,
+        provider_key=provider.key,
+        numbers=total,
+        customer_email=DEMO_CUSTOMER_EMAIL,
+        customer_password=customer_password,
+        operator_email=DEMO_OPERATOR_EMAIL,
+        operator_password=operator_password,
     )
 
 
@@ -100,7 +129,13 @@ OTPHub demo is running at {base}
   simulated provider {setup.provider_id}: {setup.numbers} numbers in Russia (0),
   Kazakhstan (2), USA (12) and the United Kingdom (16); it sends the SMS ~3 s after purchase.
 
-Try the whole flow (copy-paste):
+The web console: open {base}/login and sign in (new passwords at every start)
+  as the demo customer:  email {setup.customer_email}  password {setup.customer_password}
+      "Buy a number", watch its SMS arrive live, finish it, find it under "History"
+  as the operator:       email {setup.operator_email}  password {setup.operator_password}
+      {base}/admin: the dashboard, prices under "Offers", top-ups under "Customers"
+
+Or the whole flow on the API (copy-paste):
 
   curl '{url}&action=getBalance'
   curl '{url}&action=getPrices&service=tg&country=0'
