@@ -56,12 +56,12 @@ serve: install
 	$(BIN)/otphub serve
 
 lint: install
-	$(BIN)/ruff check src tests bench
-	$(BIN)/ruff format --check src tests bench
+	$(BIN)/ruff check src tests bench tools
+	$(BIN)/ruff format --check src tests bench tools
 	$(BIN)/lint-imports
 
 typecheck: install
-	$(BIN)/mypy --strict src tests bench
+	$(BIN)/mypy --strict src tests bench tools
 
 # The browser tests (tests/browser) and `make screenshots` drive Debian's Chromium at
 # /usr/bin/chromium through Playwright (never a downloaded browser): installed when missing,
@@ -86,6 +86,11 @@ BENCH_ARGS ?=
 bench: install
 	command -v wrk >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk)
 	$(BIN)/python bench/run.py --scale $(SCALE) $(BENCH_ARGS)
+
+# PNGs of the console's main pages for the README (docs/screenshots/): `otphub demo` on a
+# temporary SQLite file, driven through Chromium with the logins it prints.
+screenshots: install chromium
+	$(BIN)/python tools/screenshots.py
 
 clean:
 	rm -rf $(VENV) $(RUNTIME_VENV) var .pytest_cache .mypy_cache .ruff_cache
