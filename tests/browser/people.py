@@ -59,3 +59,34 @@ def operator(hub: Hub, email: str = "", *, password: str = PASSWORD) -> str:
     email = email or new_email("operator")
     hub.call(logins.add_operator(hub.rt, email=email, password=password))
     return email
+
+
+def top_up(boss: Page, who: str, amount: str) -> int:
+    """The operator finds the customer (id, name or email) under /admin/customers and tops
+    them up from the customer's page; returns the customer's id."""
+    boss.goto("/admin/customers")
+    boss.get_by_label("Id, name or email").fill(who)
+    boss.get_by_role("button", name="Search").click()
+    rows = boss.locator("#customers tbody tr")
+    expect(rows).to_have_count(1)
+    rows.get_by_role("link").click()
+    heading = boss.get_by_role("heading", level=1)
+    expect(heading).to_have_text(re.compile(r"^Customer \d+$"))
+    customer_id = int(heading.inner_text().split()[1])
+    before = boss.locator("#balance").inner_text()
+    boss.get_by_label("Amount").fill(amount)
+    boss.get_by_role("button", name="Top up").click()
+    expect(boss.locator("#balance")).not_to_have_text(before)
+    return customer_id
+
+
+def buy(page: Page, service: str = "tg", country: int = 0) -> int:
+    """Buys from /buy; returns the activation's id (the page shows it)."""
+    page.goto("/buy")
+    page.get_by_label("Service").select_option(service)
+    page.get_by_label("Country").select_option(str(country))
+    page.get_by_role("button", name="Buy", exact=True).click()
+    expect(page).to_have_url(re.compile(r"/activations/\d+$"))
+    activation_id = int(page.url.rsplit("/", 1)[1])
+    expect(page.get_by_role("heading", level=1)).to_have_text(f"Activation {activation_id}")
+    return activation_id
