@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install install-runtime lock lock-upgrade demo test lint typecheck unit serve bench chromium \
+.PHONY: install install-runtime lock lock-upgrade demo test lint typecheck unit serve bench bench-console chromium \
 	screenshots clean
 
 # Installs come from the hashed lock files in requirements/, so a fresh clone runs exactly the
@@ -86,6 +86,11 @@ BENCH_ARGS ?=
 bench: install
 	command -v wrk >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk)
 	$(BIN)/python bench/run.py --scale $(SCALE) $(BENCH_ARGS)
+
+# Every web-console page timed on the benchmark's data (bench/console_pages.py): p50, p95 and
+# max per page on SQLite and PostgreSQL; exits 1 when a page's p95 is over 100 ms.
+bench-console: install
+	$(BIN)/python bench/console_pages.py --scale $(SCALE)
 
 # PNGs of the console's main pages for the README (docs/screenshots/): `otphub demo` on a
 # temporary SQLite file, driven through Chromium with the logins it prints.
