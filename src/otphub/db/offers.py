@@ -60,6 +60,28 @@ async def insert_offer(
     return int(result.scalar_one())
 
 
+class PricedOffer(NamedTuple):
+    id: int
+    price: int
+    payout: int
+    ttl: int | None
+
+
+async def offers_matching(
+    conn: Conn, *, service: str | None, country_id: int | None
+) -> list[PricedOffer]:
+    """Every offer of a service, of a country, or of both (a bulk price change), by id;
+    locked on PostgreSQL until the transaction ends, so a change computed from a price
+    is written over that same price."""
+    query = select(offers.c.id, offers.c.price, offers.c.payout, offers.c.ttl)
+    if service is not None:
+        query = query.where(offers.c.service == service)
+    if country_id is not None:
+        query = query.where(offers.c.country_id == country_id)
+    rows = await conn.execute(query.order_by(offers.c.id).with_for_update())
+    return [PricedOffer(int(r.id), int(r.price), int(r.payout), r.ttl) for r in rows]
+
+
 async def update_offer(
     conn: Conn, *, offer_id: int, price: int, payout: int, ttl: int | None
 ) -> None:

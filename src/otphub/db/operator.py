@@ -8,13 +8,21 @@ from sqlalchemy import delete, exists, false, select, update
 
 from otphub.db.activations import LIVE
 from otphub.db.engine import Conn
-from otphub.db.schema import activations, numbers, offers
+from otphub.db.schema import activations, numbers, offers, providers
 
 
 async def set_offer_enabled(conn: Conn, offer_id: int, *, enabled: bool) -> bool:
     """``False`` when there is no such offer."""
     result = await conn.execute(
         update(offers).where(offers.c.id == offer_id).values(enabled=enabled)
+    )
+    return result.rowcount == 1
+
+
+async def set_provider_enabled(conn: Conn, provider_id: int, *, enabled: bool) -> bool:
+    """``False`` when there is no such provider."""
+    result = await conn.execute(
+        update(providers).where(providers.c.id == provider_id).values(enabled=enabled)
     )
     return result.rowcount == 1
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, func, not_, select, true
+from sqlalchemy import ColumnElement, and_, func, not_, or_, select, true
 
 from otphub.db.activations import ACTIVATION_COLUMNS, Activation
 from otphub.db.engine import Conn
@@ -167,7 +167,15 @@ async def customers_list(conn: Conn, *, search: str | None, limit: int) -> list[
         accounts, accounts.c.id == customers.c.account_id
     )
     if search:
-        query = query.where(func.lower(customers.c.name).contains(search.lower(), autoescape=True))
+        # Part of the name or of the console email; a number is also tried as the id.
+        needle = search.strip().lower()
+        matches = [
+            func.lower(customers.c.name).contains(needle, autoescape=True),
+            customers.c.email.contains(needle, autoescape=True),
+        ]
+        if needle.isascii() and needle.isdigit() and len(needle) <= 18:
+            matches.append(customers.c.id == int(needle))
+        query = query.where(or_(*matches))
     rows = await conn.execute(query.order_by(customers.c.id).limit(limit))
     return [CustomerRow(*r) for r in rows]
 

@@ -115,6 +115,8 @@ journal = Table(
     Index("ix_journal_activation", "activation_id"),
     Index("ix_journal_debit", "debit_account_id"),
     Index("ix_journal_credit", "credit_account_id"),
+    # The dashboard's windows (migration 0008).
+    Index("ix_journal_created", "created_at"),
 )
 
 customers = Table(
@@ -289,6 +291,8 @@ activations = Table(
         postgresql_where=text(states.LIVE),
     ),
     Index("ix_activations_provider_created", "provider_id", "created_at"),
+    # The dashboard's windows (migration 0008).
+    Index("ix_activations_created", "created_at"),
     # Cancelled activations of a number for a service (the cancelled-numbers rule: never
     # the same number again to the customer who cancelled it; retired after MAX_CANCELS).
     Index(

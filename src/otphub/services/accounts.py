@@ -13,6 +13,7 @@ from otphub.db.engine import Conn, Row
 from otphub.domain import dialects, errors, keys, referrals, sealing
 from otphub.domain.activation import Activation
 from otphub.domain.supply import ProviderKind
+from otphub.services.operator_actions import SHELL, Actor, record
 from otphub.services.runtime import Runtime
 
 OwnerKind: TypeAlias = db_keys.OwnerKind
@@ -175,8 +176,9 @@ async def claim_email(rt: Runtime, conn: Conn, email: str, *, customer_id: int =
         raise errors.EmailTaken(f"{email} is already used by another account")
 
 
-async def top_up(rt: Runtime, *, customer_id: int, amount: int) -> int:
-    """Credit a customer's wallet; returns the new available balance."""
+async def top_up(rt: Runtime, *, customer_id: int, amount: int, by: Actor = SHELL) -> int:
+    """Credit a customer's wallet; returns the new available balance. Recorded as ``by``'s
+    change (services/operator_actions.py)."""
     if amount <= 0:
         raise errors.InvalidAmount("a top-up must be positive")
     async with rt.db.write() as conn:
@@ -186,6 +188,7 @@ async def top_up(rt: Runtime, *, customer_id: int, amount: int) -> int:
         await ledger.top_up(
             conn, system=rt.accounts(), account_id=account_id, amount=amount, now=rt.clock.now()
         )
+        await record(rt, conn, by, "customer.top_up", f"customer {customer_id}", amount=amount)
         return await ledger.available(conn, account_id)
 
 
@@ -197,8 +200,10 @@ async def set_limits(
     max_live: int | None = None,
     banned_until: int | None = None,
     unban: bool = False,
+    by: Actor = SHELL,
 ) -> None:
-    """Per-customer overrides; ``None`` leaves a value as it is."""
+    """Per-customer overrides; ``None`` leaves a value as it is. A change is recorded as
+    ``by``'s (a ban, an unban, or new limits)."""
     values: dict[str, int | None] = {}
     if rate_limit is not None:
         values["rate_limit"] = rate_limit
@@ -212,6 +217,13 @@ async def set_limits(
         await _require_owner(conn, "customer", customer_id)
         if values:
             await customers.update_limits(conn, customer_id, **values)
+            await record(rt, conn, by, _limits_action(values), f"customer {customer_id}", **values)
+
+
+def _limits_action(values: dict[str, int | None]) -> str:
+    if "banned_until" in values:
+        return "customer.unban" if values["banned_until"] is None else "customer.ban"
+    return "customer.limits"
 
 
 async def set_dialect(rt: Runtime, *, customer_id: int, dialect: str) -> str:
@@ -224,8 +236,10 @@ async def set_dialect(rt: Runtime, *, customer_id: int, dialect: str) -> str:
     return spoken
 
 
-async def ban_customer(rt: Runtime, *, customer_id: int, until: int | None) -> None:
-    await set_limits(rt, customer_id=customer_id, banned_until=until, unban=until is None)
+async def ban_customer(
+    rt: Runtime, *, customer_id: int, until: int | None, by: Actor = SHELL
+) -> None:
+    await set_limits(rt, customer_id=customer_id, banned_until=until, unban=until is None, by=by)
 
 
 async def authenticate_customer(rt: Runtime, api_key: str | None) -> Customer:

@@ -16,6 +16,7 @@ from otphub.db import activations, ledger
 from otphub.domain import errors
 from otphub.domain.activation import State
 from otphub.services import supply_events
+from otphub.services.operator_actions import SHELL, Actor, record
 from otphub.services.runtime import Runtime
 
 MAX_REASON = 200  # the journal's note column
@@ -43,7 +44,9 @@ def clean_reason(raw: str) -> str:
     return reason
 
 
-async def refund_activation(rt: Runtime, *, activation_id: int, reason: str) -> Refund:
+async def refund_activation(
+    rt: Runtime, *, activation_id: int, reason: str, by: Actor = SHELL
+) -> Refund:
     """Refund a finished activation once. Refused: unknown, not finished, refunded already.
 
     The activation row is locked first, as every change of an activation does, so two
@@ -80,6 +83,16 @@ async def refund_activation(rt: Runtime, *, activation_id: int, reason: str) -> 
         )
         if act.remote_id is not None:  # issue 9: FINISH_ACTIVATION 5 to an agent (outbox)
             await supply_events.refunded(rt, conn, act, now=now)
+        await record(
+            rt,
+            conn,
+            by,
+            "activation.refund",
+            f"activation {activation_id}",
+            amount=capture.amount,
+            customer=act.customer_id,
+            reason=why,
+        )
     return Refund(
         activation_id=act.id,
         customer_id=act.customer_id,

@@ -11,6 +11,7 @@ from otphub.db import offers, providers, schedules
 from otphub.db.engine import Conn
 from otphub.domain import errors
 from otphub.domain.phones import normalize_phone
+from otphub.services.operator_actions import SHELL, Actor, record
 from otphub.services.runtime import Runtime
 
 _OPERATOR = re.compile(r"[a-z0-9_]{1,32}")
@@ -35,6 +36,15 @@ def _require_catalog(rt: Runtime, *, service: str | None, country_id: int) -> No
         raise errors.InvalidInput(f"unknown country id {country_id}")
 
 
+def _check_terms(price: int, payout: int | None, ttl: int | None) -> None:
+    if price <= 0:
+        raise errors.InvalidAmount("the price must be positive")
+    if payout is not None and not 0 <= payout <= price:
+        raise errors.InvalidAmount("the payout must be between 0 and the price")
+    if ttl is not None and not 0 < ttl <= 30 * 24 * 3600:
+        raise errors.InvalidInput("the activation lifetime must be 1 s to 30 days")
+
+
 async def set_offer(
     rt: Runtime,
     *,
@@ -44,25 +54,21 @@ async def set_offer(
     price: int,
     payout: int | None = None,
     ttl: int | None = None,
+    by: Actor = SHELL,
 ) -> int:
     """Create or change the offer (provider x country x service). A new offer without a
     payout pays the provider the whole price; a changed one keeps its payout, its lifetime
     and whether it is enabled unless given. Live activations keep the price they were
-    bought at."""
+    bought at. Recorded as ``by``'s change."""
     _require_catalog(rt, service=service, country_id=country_id)
-    if price <= 0:
-        raise errors.InvalidAmount("the price must be positive")
-    if payout is not None and not 0 <= payout <= price:
-        raise errors.InvalidAmount("the payout must be between 0 and the price")
-    if ttl is not None and not 0 < ttl <= 30 * 24 * 3600:
-        raise errors.InvalidInput("the activation lifetime must be 1 s to 30 days")
+    _check_terms(price, payout, ttl)
     async with rt.db.write() as conn:
         await _require_provider(conn, provider_id)
         existing = await offers.find_offer(
             conn, provider_id=provider_id, service=service, country_id=country_id
         )
         if existing is None:
-            return await offers.insert_offer(
+            offer_id = await offers.insert_offer(
                 conn,
                 provider_id=provider_id,
                 service=service,
@@ -71,22 +77,116 @@ async def set_offer(
                 payout=price if payout is None else payout,
                 ttl=ttl,
             )
-        # Resetting an omitted payout to the whole price silently made the operator's
-        # margin zero: keep it, and refuse where it no longer fits the new price.
-        kept = existing.payout if payout is None else payout
-        if kept > price:
-            raise errors.InvalidAmount(
-                f"the offer's payout {rt.money.format(kept)} is above the new price "
-                f"{rt.money.format(price)}: give --payout"
-            )
-        await offers.update_offer(
+        else:
+            offer_id = existing.id
+            payout = await _change(rt, conn, existing, price=price, payout=payout, ttl=ttl)
+        await record(
+            rt,
             conn,
-            offer_id=existing.id,
+            by,
+            "offer.set",
+            f"offer {offer_id}",
+            provider=provider_id,
+            service=service,
+            country=country_id,
             price=price,
-            payout=kept,
-            ttl=existing.ttl if ttl is None else ttl,
+            payout=price if payout is None else payout,
         )
-        return existing.id
+        return offer_id
+
+
+async def _change(
+    rt: Runtime,
+    conn: Conn,
+    existing: offers.OfferTerms,
+    *,
+    price: int,
+    payout: int | None,
+    ttl: int | None,
+) -> int:
+    """New terms for an existing offer; returns the payout it has now."""
+    # Resetting an omitted payout to the whole price silently made the operator's
+    # margin zero: keep it, and refuse where it no longer fits the new price.
+    kept = existing.payout if payout is None else payout
+    if kept > price:
+        raise errors.InvalidAmount(
+            f"offer {existing.id}'s payout {rt.money.format(kept)} is above the new price "
+            f"{rt.money.format(price)}: give --payout"
+        )
+    await offers.update_offer(
+        conn,
+        offer_id=existing.id,
+        price=price,
+        payout=kept,
+        ttl=existing.ttl if ttl is None else ttl,
+    )
+    return kept
+
+
+# A bulk change in percent: at most -99 % (a price stays positive) and +1000 %.
+MIN_PERCENT_BP, MAX_PERCENT_BP = -9900, 100000
+
+
+async def set_prices(
+    rt: Runtime,
+    *,
+    service: str | None = None,
+    country_id: int | None = None,
+    price: int | None = None,
+    percent_bp: int | None = None,
+    by: Actor = SHELL,
+) -> list[int]:
+    """Change the price of every offer of a service, of a country, or of both, at once: to
+    ``price``, or by ``percent_bp`` hundredths of a percent (rounded to the nearest minor
+    unit, never below one). Payouts are kept, under the same rule as ``set_offer``: one
+    offer whose payout would be above its new price refuses the whole change. One
+    transaction; returns the ids of the offers changed."""
+    if service is None and country_id is None:
+        raise errors.InvalidInput("give a service, a country or both")
+    if service is not None and service not in rt.catalog.services:
+        raise errors.InvalidInput(f"unknown service code {service!r}")
+    if country_id is not None:
+        _require_catalog(rt, service=None, country_id=country_id)
+    if (price is None) == (percent_bp is None):
+        raise errors.InvalidInput("give either a new price or a percent change")
+    if percent_bp is not None and not MIN_PERCENT_BP <= percent_bp <= MAX_PERCENT_BP:
+        raise errors.InvalidInput("a percent change must be -99 % to +1000 %")
+    if price is not None:
+        _check_terms(price, None, None)
+    async with rt.db.write() as conn:
+        matching = await offers.offers_matching(conn, service=service, country_id=country_id)
+        if not matching:
+            raise errors.NotFound("no offer matches")
+        for offer in matching:
+            new = price if price is not None else _scaled(offer.price, percent_bp or 0)
+            await _change(
+                rt,
+                conn,
+                offers.OfferTerms(offer.id, offer.payout, offer.ttl),
+                price=new,
+                payout=None,
+                ttl=None,
+            )
+        await record(
+            rt,
+            conn,
+            by,
+            "offer.bulk_price",
+            " ".join(
+                f"{what} {value}"
+                for what, value in (("service", service), ("country", country_id))
+                if value is not None
+            ),
+            price=price,
+            percent_bp=percent_bp,
+            offers=[o.id for o in matching],
+        )
+    return [o.id for o in matching]
+
+
+def _scaled(price: int, percent_bp: int) -> int:
+    # Integer arithmetic, half up: (price * (10000 + bp) + 5000) // 10000.
+    return max(1, (price * (10000 + percent_bp) + 5000) // 10000)
 
 
 async def add_numbers(

@@ -1,0 +1,177 @@
+"""``/admin/customers``: finding customers; one customer's balance, top-up and adjustment,
+limits, ban, and recent activations with their refund. Money and limits go through the
+same services as the shell's commands (accounts, operator, disputes)."""
+
+from __future__ import annotations
+
+from starlette.responses import Response
+from starlette.routing import BaseRoute, Route
+
+from otphub.domain import errors
+from otphub.domain.activation import State
+from otphub.http.console.admin.common import actor, change, optional_int, path_id, query
+from otphub.http.console.web import Visit, operator_page, render
+from otphub.services import accounts, disputes, operator, reports
+
+PAGE = 100
+RECENT = 50
+
+
+@operator_page
+async def customers(visit: Visit) -> Response:
+    search = query(visit, "q")
+    found = await reports.list_customers(visit.rt, search=search or None, limit=PAGE + 1)
+    return render(
+        visit,
+        "admin/customers.html",
+        customers=found[:PAGE],
+        more=len(found) > PAGE,
+        q=search,
+        now=visit.rt.clock.now(),
+    )
+
+
+@operator_page
+async def customer(visit: Visit) -> Response:
+    customer_id = path_id(visit)
+    detail = await reports.show_customer(visit.rt, customer_id=customer_id)
+    recent = await reports.list_activations(
+        visit.rt,
+        customer_id=customer_id,
+        provider_id=None,
+        state=None,
+        refunded=None,
+        since=None,
+        until=None,
+        limit=RECENT,
+    )
+    settings = visit.rt.settings
+    return render(
+        visit,
+        "admin/customer.html",
+        c=detail.customer,
+        keys=detail.keys,
+        recent=recent,
+        finished=State.FINISHED,
+        now=visit.rt.clock.now(),
+        default_rate=settings.rate_limit,
+        default_live=settings.max_live_activations,
+    )
+
+
+def _here(customer_id: int) -> str:
+    return f"/admin/customers/{customer_id}"
+
+
+@operator_page
+async def top_up(visit: Visit) -> Response:
+    customer_id = path_id(visit)
+
+    async def do() -> str:
+        rt = visit.rt
+        amount = rt.money.parse(visit.field("amount").strip())
+        available = await accounts.top_up(
+            rt, customer_id=customer_id, amount=amount, by=actor(visit)
+        )
+        return f"Topped up {rt.money.format(amount)}; available now {rt.money.format(available)}."
+
+    return await change(visit, _here(customer_id), do)
+
+
+@operator_page
+async def adjust(visit: Visit) -> Response:
+    customer_id = path_id(visit)
+
+    async def do() -> str:
+        rt = visit.rt
+        delta = rt.money.parse_signed(visit.field("delta").strip())
+        done = await operator.adjust(
+            rt,
+            customer_id=customer_id,
+            delta=delta,
+            reason=visit.field("reason"),
+            by=actor(visit),
+        )
+        return (
+            f"Adjusted by {rt.money.format(done.delta)}; available now "
+            f"{rt.money.format(done.available)}."
+        )
+
+    return await change(visit, _here(customer_id), do)
+
+
+@operator_page
+async def limits(visit: Visit) -> Response:
+    customer_id = path_id(visit)
+
+    async def do() -> str:
+        rate = optional_int(visit.field("rate_limit"), what="the rate limit")
+        live = optional_int(visit.field("max_live"), what="the live activations cap")
+        if rate is None and live is None:
+            raise errors.InvalidInput("give a rate limit, a live activations cap or both")
+        await operator.set_limits(
+            visit.rt, customer_id=customer_id, rate_limit=rate, max_live=live, by=actor(visit)
+        )
+        return "Limits saved."
+
+    return await change(visit, _here(customer_id), do)
+
+
+@operator_page
+async def ban(visit: Visit) -> Response:
+    customer_id = path_id(visit)
+
+    async def do() -> str:
+        text = visit.field("days").strip() or "36500"
+        try:
+            days = float(text)
+        except ValueError:
+            raise errors.InvalidInput(f"the days must be a number, not {text!r}") from None
+        until = await operator.ban(visit.rt, customer_id=customer_id, days=days, by=actor(visit))
+        return f"Banned until {visit.rt.timestamp(until)}."
+
+    return await change(visit, _here(customer_id), do)
+
+
+@operator_page
+async def unban(visit: Visit) -> Response:
+    customer_id = path_id(visit)
+
+    async def do() -> str:
+        await accounts.ban_customer(visit.rt, customer_id=customer_id, until=None, by=actor(visit))
+        return "Ban lifted."
+
+    return await change(visit, _here(customer_id), do)
+
+
+@operator_page
+async def refund(visit: Visit) -> Response:
+    activation_id = path_id(visit)
+    back = visit.field("back")
+    back = back if back.startswith("/admin/customers/") else "/admin/customers"
+
+    async def do() -> str:
+        rt = visit.rt
+        done = await disputes.refund_activation(
+            rt, activation_id=activation_id, reason=visit.field("reason"), by=actor(visit)
+        )
+        return (
+            f"Activation {done.activation_id} refunded: {rt.money.format(done.amount)} back "
+            f"to customer {done.customer_id}."
+        )
+
+    return await change(visit, back, do)
+
+
+def routes() -> list[BaseRoute]:
+    one = "/admin/customers/{id:int}"
+    return [
+        Route("/admin/customers", customers, methods=["GET"]),
+        Route(one, customer, methods=["GET"]),
+        Route(one + "/topup", top_up, methods=["POST"]),
+        Route(one + "/adjust", adjust, methods=["POST"]),
+        Route(one + "/limits", limits, methods=["POST"]),
+        Route(one + "/ban", ban, methods=["POST"]),
+        Route(one + "/unban", unban, methods=["POST"]),
+        Route("/admin/activations/{id:int}/refund", refund, methods=["POST"]),
+    ]
