@@ -155,15 +155,19 @@ def test_a_purchase_without_money_is_refused_in_plain_words(hub: Hub, page: Page
     page.get_by_label("Country").select_option("0")
     page.get_by_role("button", name="Buy", exact=True).click()
     expect(page).to_have_url(re.compile(r"/buy$"))
-    expect(page.get_by_role("alert")).to_contain_text(errors.explain("NO_BALANCE"))
+    expect(page.get_by_role("alert").first).to_contain_text(errors.explain("NO_BALANCE"))
     page.goto("/")
     expect(page.locator("#balance")).to_have_text("0.20")
 
 
 def test_the_picker_shows_each_choices_prices_without_reloading(hub: Hub, page: Page) -> None:
     hub.stocked(count=3, service="tg", country=0, price="0.50")
-    hub.stocked(count=1, service="tg", country=0, price="0.40", first_phone=79100000001)
-    hub.stocked(count=2, service="tg", country=2, price="0.30", first_phone=77000000001)
+    hub.stocked(
+        count=1, service="tg", country=0, price="0.40", payout="0.30", first_phone=79100000001
+    )
+    hub.stocked(
+        count=2, service="tg", country=2, price="0.30", payout="0.20", first_phone=77000000001
+    )
     email = new_email()
     customer_with_login(hub, email)
     sign_in(page, email)

@@ -8,11 +8,13 @@ import re
 
 from playwright.sync_api import Page, expect
 
+from otphub.domain import errors
 from tests.browser.conftest import OpenPage
 from tests.browser.people import buy, customer_with_login, new_email, operator, sign_in
 from tests.support import Hub
 
 NOT_FOUND = "There is no such page."
+NO_ACTIVATION = errors.explain("NO_ACTIVATION")
 ADMIN_PAGES = (
     "/admin",
     "/admin/providers",
@@ -32,10 +34,10 @@ def csrf_of(page: Page) -> str:
     return token
 
 
-def expect_not_found(page: Page, path: str) -> None:
+def expect_not_found(page: Page, path: str, message: str = NOT_FOUND) -> None:
     answer = page.goto(path)
     assert answer is not None and answer.status == 404, (path, answer and answer.status)
-    expect(page.get_by_role("alert")).to_have_text(NOT_FOUND)
+    expect(page.get_by_role("alert")).to_have_text(message)
 
 
 def test_a_customer_cannot_open_another_customers_activation(hub: Hub, open_page: OpenPage) -> None:
@@ -49,9 +51,10 @@ def test_a_customer_cannot_open_another_customers_activation(hub: Hub, open_page
     phone = alice_page.locator("#phone").inner_text()
     sign_in(bob_page, bob)
 
-    expect_not_found(bob_page, f"/activations/{activation_id}")
+    # Exactly what an activation that does not exist answers: nothing tells them apart.
+    expect_not_found(bob_page, f"/activations/{activation_id + 1000}", NO_ACTIVATION)
+    expect_not_found(bob_page, f"/activations/{activation_id}", NO_ACTIVATION)
     expect(bob_page.locator("main")).not_to_contain_text(phone)
-    expect_not_found(bob_page, f"/activations/{activation_id + 1000}")  # no such one: same
     stream = bob_page.request.get(f"/activations/{activation_id}/events")
     assert stream.status == 404
     assert phone not in stream.text()

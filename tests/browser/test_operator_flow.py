@@ -56,10 +56,9 @@ def test_a_new_price_reaches_the_customers_picker(hub: Hub, open_page: OpenPage)
     top_up(boss, email, "1.00")
     boss.get_by_role("link", name="Changes").click()
     expect(boss.get_by_role("heading", level=1)).to_have_text("Changes")
-    main = boss.locator("main")
-    expect(main).to_contain_text(boss_email)
-    expect(main).to_contain_text("0.75")
-    expect(main).to_contain_text("1.00")
+    rows = boss.locator("main tbody tr")
+    expect(rows.filter(has_text="offer.set").filter(has_text=boss_email)).to_have_count(1)
+    expect(rows.filter(has_text="customer.top_up").filter(has_text=boss_email)).to_have_count(1)
 
 
 def test_the_operator_pages_open(hub: Hub, open_page: OpenPage) -> None:
@@ -68,7 +67,7 @@ def test_the_operator_pages_open(hub: Hub, open_page: OpenPage) -> None:
     hub.customer_id()
     boss = open_page()
     sign_in(boss, operator(hub))
-    expect(boss.locator("figure.chart figcaption")).to_have_text(
+    expect(boss.locator("figure.chart figcaption")).to_contain_text(
         ["Activations per minute", "Success rate", "Time to SMS", "Revenue", "Open holds"]
     )
     for link, heading in (

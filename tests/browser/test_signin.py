@@ -39,11 +39,11 @@ def test_sign_up_then_out_then_in(hub: Hub, page: Page) -> None:
     assert hub.say(key, "getBalance") == "ACCESS_BALANCE:0.00"
     cookie = session_cookie(page)
     assert cookie is not None and cookie["httpOnly"] and cookie["sameSite"] == "Lax"
-    expect(page.locator(".who")).to_have_text(email)
 
     page.get_by_role("link", name="Go to your balance").click()
     expect(page).to_have_url(hub.url + "/")
     expect(page.get_by_role("heading", level=1)).to_have_text("Balance")
+    expect(page.locator(".who")).to_have_text(email)
 
     page.get_by_role("button", name="Sign out").click()
     expect(page).to_have_url(hub.url + "/login")
