@@ -22,6 +22,8 @@ import statistics
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -87,17 +89,18 @@ def cli(args: list[str], env: dict[str, str], stdin: str = "") -> None:
         raise RuntimeError(f"otphub {' '.join(args)} failed: {done.stderr}{done.stdout}")
 
 
-def signed_in(base_url: str, email: str) -> httpx.Client:
-    client = httpx.Client(base_url=base_url, timeout=60)
-    form = client.get("/login")
-    token = re.search(r'name="csrf" value="([^"]+)"', form.text)
-    assert token is not None, form.text
-    answer = client.post(
-        "/login", data={"csrf": token.group(1), "email": email, "password": PASSWORD}
-    )
-    if answer.status_code != 303:
-        raise RuntimeError(f"sign-in of {email} refused: {answer.status_code} {answer.text}")
-    return client
+@contextmanager
+def signed_in(base_url: str, email: str) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=base_url, timeout=60) as client:
+        form = client.get("/login")
+        token = re.search(r'name="csrf" value="([^"]+)"', form.text)
+        assert token is not None, form.text
+        answer = client.post(
+            "/login", data={"csrf": token.group(1), "email": email, "password": PASSWORD}
+        )
+        if answer.status_code != 303:
+            raise RuntimeError(f"sign-in of {email} refused: {answer.status_code} {answer.text}")
+        yield client
 
 
 def time_page(client: httpx.Client, path: str, requests: int) -> dict[str, Any]:
