@@ -64,7 +64,7 @@ def operator_pages(phone: str, service: str, country: int) -> list[str]:
         "/admin/offers",
         f"/admin/offers?service={service}&country={country}",
         "/admin/numbers",
-        f"/admin/numbers?q={phone}",
+        f"/admin/numbers?phone={phone}",
         "/admin/customers",
         "/admin/customers?q=1",
         "/admin/customers/1",
