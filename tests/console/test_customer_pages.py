@@ -14,12 +14,12 @@ import httpx
 import pytest
 
 from otphub.domain import errors
-from otphub.services import logins, webhook_delivery
+from otphub.services import accounts, logins, webhook_delivery
 from tests.api.sse import Stream
 from tests.support import Hub
 from tests.webhooks.receiver import Receiver, verify
 
-PASSWORD = "correct horse battery"  # noqa: S105
+PASSWORD = "correct horse battery"
 
 
 @pytest.fixture
@@ -61,6 +61,9 @@ class Browser:
         return response
 
     def post(self, path: str, *, csrf: bool = True, **fields: str) -> httpx.Response:
+        return self.submit(path, fields, csrf=csrf)
+
+    def submit(self, path: str, fields: dict[str, str], *, csrf: bool = True) -> httpx.Response:
         data = dict(fields)
         if csrf:
             data["csrf"] = self.csrf
@@ -101,7 +104,7 @@ def buy(browser: Browser, **fields: str) -> httpx.Response:
     browser.get("/buy")
     values = {"service": "tg", "country": "0", "operator": "", "max_price": "", "do": "buy"}
     values.update(fields)
-    return browser.post("/buy", **values)
+    return browser.submit("/buy", values)
 
 
 def test_strangers_are_sent_to_sign_in(hub: Hub) -> None:
@@ -332,11 +335,7 @@ def test_keys_create_and_revoke(hub: Hub, browser: Browser) -> None:
     assert hub.say(browser.api_key, "getBalance") == "ACCESS_BALANCE:10.00"
     # Nobody else's key: another customer's is not found, and stays valid.
     other_id, other_key = hub.customer_id("1.00", name="bob")
-    other_keys = hub.call(
-        __import__("otphub.services.accounts", fromlist=["x"]).list_keys(
-            hub.rt, kind="customer", owner_id=other_id
-        )
-    )
+    other_keys = hub.call(accounts.list_keys(hub.rt, kind="customer", owner_id=other_id))
     browser.get("/keys")
     assert browser.post(f"/keys/{other_keys[0].id}/revoke").status_code == 404
     assert hub.say(other_key, "getBalance") == "ACCESS_BALANCE:1.00"
