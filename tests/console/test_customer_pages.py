@@ -391,3 +391,27 @@ def test_the_event_stream_follows_the_session(hub: Hub, browser: Browser) -> Non
         stream.close()
     # Without the session: sent to sign in, no stream.
     assert hub.http.get(f"{location}/events").status_code == 303
+
+
+def test_show_prices_without_javascript_buys_nothing(hub: Hub, browser: Browser) -> None:
+    hub.stocked(count=1, service="wa", price="0.30", payout="0.20")
+    shown = buy(browser, service="wa", do="prices")
+    assert shown.status_code == 200
+    assert re.findall(r'class="num price">([^<]+)<', shown.text) == ["0.30"]
+    assert re.search(r'<option value="wa" selected>', shown.text)
+    assert text_of(browser.get("/").text, "balance") == "10.00"
+
+
+def test_history_pages(hub: Hub, browser: Browser) -> None:
+    hub.stocked(count=52, price="0.10", payout="0.05")
+    bought = [hub.buy(browser.api_key)[0] for _ in range(52)]
+    first = browser.get("/history")
+    ids = re.findall(r'<td><a href="/activations/(\d+)">', first.text)
+    assert ids == [str(i) for i in reversed(bought)][:50]
+    assert 'href="/history?page=2" rel="next">Older<' in first.text
+    assert 'rel="prev"' not in first.text
+    second = browser.get("/history", page="2")
+    ids = re.findall(r'<td><a href="/activations/(\d+)">', second.text)
+    assert ids == [str(bought[1]), str(bought[0])]
+    assert 'href="/history" rel="prev">Newer<' in second.text
+    assert 'rel="next"' not in second.text
