@@ -293,6 +293,8 @@ def test_history_filters_and_csv(hub: Hub, browser: Browser) -> None:
     assert 'href="/history.csv?service=tg"' in only_tg.text and "Download CSV" in only_tg.text
     bad = browser.get("/history", **{"from": "30/11/2026"})
     assert bad.status_code == 400 and "YYYY-MM-DD" in error_of(bad.text)
+    far = browser.get("/history", to="9999-12-31")
+    assert far.status_code == 400 and "out of range" in error_of(far.text)
     exported = browser.http.get("/history.csv")
     assert exported.status_code == 200
     assert exported.headers["content-type"] == "text/csv; charset=utf-8"

@@ -39,9 +39,9 @@ def _day(rt: Runtime, raw: str, name: str) -> int | None:
         return None
     try:
         day = datetime.strptime(raw, "%Y-%m-%d")
-    except ValueError:
+        return int(day.replace(tzinfo=rt.tz).timestamp())
+    except (ValueError, OverflowError, OSError):
         raise BadFilter(f"Write the {name} date as YYYY-MM-DD, e.g. 2026-11-30.") from None
-    return int(day.replace(tzinfo=rt.tz).timestamp())
 
 
 def _filters(visit: Visit) -> tuple[history.Filters, dict[str, str]]:
@@ -56,7 +56,10 @@ def _filters(visit: Visit) -> tuple[history.Filters, dict[str, str]]:
     until = None
     if last_day is not None:
         # The whole last day counts (the next midnight, whatever the day's length).
-        next_day = datetime.fromtimestamp(last_day, visit.rt.tz) + timedelta(days=1)
+        try:
+            next_day = datetime.fromtimestamp(last_day, visit.rt.tz) + timedelta(days=1)
+        except (OverflowError, ValueError, OSError):
+            raise BadFilter("The to date is out of range.") from None
         until = int(next_day.replace(hour=0, minute=0, second=0).timestamp())
     if since is not None and until is not None and until <= since:
         raise BadFilter("The from date must come before the to date.")
