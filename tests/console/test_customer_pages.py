@@ -213,6 +213,9 @@ def test_refusals_in_plain_words(hub: Hub) -> None:
         nonsense = buy(poor, max_price="cheap")
         assert nonsense.status_code == 400
         assert "must be an amount" in error_of(nonsense.text)
+        unknown = buy(poor, country="99999")
+        assert unknown.status_code == 400
+        assert error_of(unknown.text) == errors.explain("BAD_COUNTRY")
         none_left = buy(poor, service="wa")
         assert none_left.status_code == 404
         assert error_of(none_left.text) == errors.explain("NO_NUMBERS")
