@@ -14,12 +14,12 @@ import httpx
 import pytest
 
 from otphub.domain import errors
-from otphub.services import logins, webhook_delivery
+from otphub.services import accounts, logins, webhook_delivery
 from tests.api.sse import Stream
 from tests.support import Hub
 from tests.webhooks.receiver import Receiver, verify
 
-PASSWORD = "correct horse battery"  # noqa: S105
+PASSWORD = "correct horse battery"
 
 
 @pytest.fixture
@@ -61,6 +61,9 @@ class Browser:
         return response
 
     def post(self, path: str, *, csrf: bool = True, **fields: str) -> httpx.Response:
+        return self.submit(path, fields, csrf=csrf)
+
+    def submit(self, path: str, fields: dict[str, str], *, csrf: bool = True) -> httpx.Response:
         data = dict(fields)
         if csrf:
             data["csrf"] = self.csrf
@@ -101,7 +104,7 @@ def buy(browser: Browser, **fields: str) -> httpx.Response:
     browser.get("/buy")
     values = {"service": "tg", "country": "0", "operator": "", "max_price": "", "do": "buy"}
     values.update(fields)
-    return browser.post("/buy", **values)
+    return browser.submit("/buy", values)
 
 
 def test_strangers_are_sent_to_sign_in(hub: Hub) -> None:
@@ -210,6 +213,9 @@ def test_refusals_in_plain_words(hub: Hub) -> None:
         nonsense = buy(poor, max_price="cheap")
         assert nonsense.status_code == 400
         assert "must be an amount" in error_of(nonsense.text)
+        unknown = buy(poor, country="99999")
+        assert unknown.status_code == 400
+        assert error_of(unknown.text) == errors.explain("BAD_COUNTRY")
         none_left = buy(poor, service="wa")
         assert none_left.status_code == 404
         assert error_of(none_left.text) == errors.explain("NO_NUMBERS")
@@ -290,6 +296,8 @@ def test_history_filters_and_csv(hub: Hub, browser: Browser) -> None:
     assert 'href="/history.csv?service=tg"' in only_tg.text and "Download CSV" in only_tg.text
     bad = browser.get("/history", **{"from": "30/11/2026"})
     assert bad.status_code == 400 and "YYYY-MM-DD" in error_of(bad.text)
+    far = browser.get("/history", to="9999-12-31")
+    assert far.status_code == 400 and "out of range" in error_of(far.text)
     exported = browser.http.get("/history.csv")
     assert exported.status_code == 200
     assert exported.headers["content-type"] == "text/csv; charset=utf-8"
@@ -332,11 +340,7 @@ def test_keys_create_and_revoke(hub: Hub, browser: Browser) -> None:
     assert hub.say(browser.api_key, "getBalance") == "ACCESS_BALANCE:10.00"
     # Nobody else's key: another customer's is not found, and stays valid.
     other_id, other_key = hub.customer_id("1.00", name="bob")
-    other_keys = hub.call(
-        __import__("otphub.services.accounts", fromlist=["x"]).list_keys(
-            hub.rt, kind="customer", owner_id=other_id
-        )
-    )
+    other_keys = hub.call(accounts.list_keys(hub.rt, kind="customer", owner_id=other_id))
     browser.get("/keys")
     assert browser.post(f"/keys/{other_keys[0].id}/revoke").status_code == 404
     assert hub.say(other_key, "getBalance") == "ACCESS_BALANCE:1.00"
@@ -392,3 +396,27 @@ def test_the_event_stream_follows_the_session(hub: Hub, browser: Browser) -> Non
         stream.close()
     # Without the session: sent to sign in, no stream.
     assert hub.http.get(f"{location}/events").status_code == 303
+
+
+def test_show_prices_without_javascript_buys_nothing(hub: Hub, browser: Browser) -> None:
+    hub.stocked(count=1, service="wa", price="0.30", payout="0.20")
+    shown = buy(browser, service="wa", do="prices")
+    assert shown.status_code == 200
+    assert re.findall(r'class="num price">([^<]+)<', shown.text) == ["0.30"]
+    assert re.search(r'<option value="wa" selected>', shown.text)
+    assert text_of(browser.get("/").text, "balance") == "10.00"
+
+
+def test_history_pages(hub: Hub, browser: Browser) -> None:
+    hub.stocked(count=52, price="0.10", payout="0.05")
+    bought = [hub.buy(browser.api_key)[0] for _ in range(52)]
+    first = browser.get("/history")
+    ids = re.findall(r'<td><a href="/activations/(\d+)">', first.text)
+    assert ids == [str(i) for i in reversed(bought)][:50]
+    assert 'href="/history?page=2" rel="next">Older<' in first.text
+    assert 'rel="prev"' not in first.text
+    second = browser.get("/history", page="2")
+    ids = re.findall(r'<td><a href="/activations/(\d+)">', second.text)
+    assert ids == [str(bought[1]), str(bought[0])]
+    assert 'href="/history" rel="prev">Newer<' in second.text
+    assert 'rel="next"' not in second.text

@@ -357,9 +357,10 @@ async def stock(
     service: str | None = None,
     country_id: int | None = None,
     wanted: NumberFilter = ANY_NUMBER,
+    provider_id: int | None = None,
 ) -> Sequence[StockLine]:
-    """Free numbers per enabled offer (provider x country x service); offers without stock
-    are left out.
+    """Free numbers per enabled offer (provider x country x service), of one provider if
+    ``provider_id`` is given; offers without stock are left out.
 
     Counted as free(provider, country) - spent(provider, country, service): one pass over
     the numbers and one over finished activations (plus the few retired numbers), then
@@ -372,6 +373,8 @@ async def stock(
     ]
     if country_id is not None:
         number_conditions.append(numbers.c.country_id == country_id)
+    if provider_id is not None:
+        number_conditions.append(numbers.c.provider_id == provider_id)
     if wanted.operators:
         number_conditions.append(numbers.c.operator.in_(wanted.operators))
     if wanted.excluded_prefixes:
@@ -423,6 +426,8 @@ async def stock(
         offer_conditions.append(offers.c.service == service)
     if country_id is not None:
         offer_conditions.append(offers.c.country_id == country_id)
+    if provider_id is not None:
+        offer_conditions.append(offers.c.provider_id == provider_id)
     lines: list[StockLine] = []
     offered = await conn.execute(
         select(offers.c.country_id, offers.c.service, offers.c.provider_id, offers.c.price)

@@ -118,7 +118,9 @@ async def browse(
         )
         shown = found[:BROWSE_PAGE]
         refunded = await reports.refunded_among(conn, [a.id for a in shown])
-    return [HistoryLine(a, [], a.id in refunded) for a in shown], len(found) > BROWSE_PAGE
+    # Past MAX_BROWSE_OFFSET rows, narrower dates are the way (or the CSV): no next page.
+    more = len(found) > BROWSE_PAGE and offset + BROWSE_PAGE <= MAX_BROWSE_OFFSET
+    return [HistoryLine(a, [], a.id in refunded) for a in shown], more
 
 
 async def export(

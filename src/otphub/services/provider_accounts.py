@@ -118,8 +118,7 @@ async def stats(
         account_id = await _account(conn, provider_id)
         local = [
             StockEntry(line.service, line.country_id, line.count, line.price, remote=False)
-            for line in await inventory.stock(conn)
-            if line.provider_id == provider_id
+            for line in await inventory.stock(conn, provider_id=provider_id)
         ]
         offered = {
             (o.service, o.country_id): o.price

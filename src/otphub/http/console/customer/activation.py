@@ -41,6 +41,7 @@ async def _page(
         cancel_from=act.created_at + visit.rt.settings.early_cancel,
         service_name=visit.rt.catalog.services.get(act.service, act.service),
         country=visit.rt.catalog.countries.get(act.country_id),
+        time_zone=visit.rt.settings.time_zone,
         error=error,
     )
 

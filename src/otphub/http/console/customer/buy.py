@@ -113,9 +113,11 @@ async def buy_page(visit: Visit) -> Response:
                 error=f"The maximum price must be an amount such as {example}, or left empty.",
                 status_code=400,
             )
+    # What was sent, not the pickers' fallbacks: an unknown service or country is refused
+    # (BAD_SERVICE, BAD_COUNTRY), never bought as another one.
     request = purchase.PurchaseRequest(
-        service=choice.service,
-        country=str(choice.country),
+        service=visit.field("service")[:MAX_FIELD] or None,
+        country=visit.field("country")[:MAX_FIELD] or None,
         operator=choice.operator or None,
         max_price=choice.max_price or None,
     )

@@ -74,6 +74,19 @@ function setUpActivation() {
   const empty = document.getElementById("sms-empty");
   const deadline = document.getElementById("deadline");
 
+  // Times as the server writes them (YYYY-MM-DD HH:MM:SS in the deployment's zone).
+  function when(iso) {
+    if (!iso) return "";
+    try {
+      return new Intl.DateTimeFormat("sv-SE", {
+        timeZone: card.dataset.timeZone || "UTC", year: "numeric", month: "2-digit",
+        day: "2-digit", hour: "2-digit", minute: "2-digit", second: "2-digit",
+      }).format(new Date(iso));
+    } catch (_) {
+      return iso.replace("T", " ").replace("Z", " UTC");
+    }
+  }
+
   function label(state) {
     return card.dataset["label" + state.charAt(0).toUpperCase() + state.slice(1)] || state;
   }
@@ -113,7 +126,7 @@ function setUpActivation() {
     text.textContent = sms.text;
     const received = document.createElement("p");
     received.className = "muted";
-    received.textContent = "Received " + (sms.received_at || "").replace("T", " ").replace("Z", " UTC");
+    received.textContent = "Received " + when(sms.received_at);
     item.append(top, text, received);
     list.append(item);
     if (empty) empty.hidden = true;
@@ -131,7 +144,7 @@ function setUpActivation() {
       // Ended: the server closes the stream; not reopening it is up to us.
       source.close();
       card.dataset.live = "no";
-      if (deadline) deadline.textContent = "Ended" + (act.ended_at ? " at " + act.ended_at.replace("T", " ").replace("Z", " UTC") : "") + ".";
+      if (deadline) deadline.textContent = "Ended" + (act.ended_at ? " at " + when(act.ended_at) : "") + ".";
     }
   });
 }
