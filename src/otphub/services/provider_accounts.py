@@ -120,17 +120,24 @@ async def stats(
             StockEntry(line.service, line.country_id, line.count, line.price, remote=False)
             for line in await inventory.stock(conn, provider_id=provider_id)
         ]
-        offered = {
-            (o.service, o.country_id): o.price
-            for o in await reports.offers_list(
-                conn,
-                provider_id=provider_id,
-                service=None,
-                country_id=None,
-                enabled=True,
-                limit=_ALL_OFFERS,
-            )
-        }
+        polled = await provider_accounts.remote_stock_of(conn, provider_id)
+        # The prices of the remote stock's offers; a local provider has no remote stock,
+        # and its thousands of offers need not be read.
+        offered = (
+            {
+                (o.service, o.country_id): o.price
+                for o in await reports.offers_list(
+                    conn,
+                    provider_id=provider_id,
+                    service=None,
+                    country_id=None,
+                    enabled=True,
+                    limit=_ALL_OFFERS,
+                )
+            }
+            if polled
+            else {}
+        )
         remote = [
             StockEntry(
                 line.service,
@@ -139,7 +146,7 @@ async def stats(
                 offered.get((line.service, line.country_id)),
                 remote=True,
             )
-            for line in await provider_accounts.remote_stock_of(conn, provider_id)
+            for line in polled
         ]
         found = await provider_accounts.record(
             conn,
