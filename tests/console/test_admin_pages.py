@@ -264,6 +264,29 @@ def test_customers_are_run_from_the_console(hub: Hub) -> None:
     assert "activation.refund" in changes and OPERATOR in changes
 
 
+def test_a_provider_is_paid_from_its_page(hub: Hub) -> None:
+    seller = hub.stocked(price="0.50", payout="0.40")
+    _customer_id, key = hub.customer_id()
+    activation_id, phone = hub.buy(key)
+    hub.push_sms(seller, phone, "Your code: 55123")
+    assert hub.say(key, "setStatus", id=activation_id, status=6) == "ACCESS_ACTIVATION"
+    browser = operator_browser(hub)
+    here = f"/admin/providers/{seller.id}"
+    assert '<strong id="payable">0.40</strong>' in browser.get(here).text
+    said = browser.flash(
+        browser.post(here + "/payout", {"amount": "0.30", "note": "tx 1"}, page=here)
+    )
+    assert "still owed 0.10" in said
+    change = last_change(hub)
+    assert (change.actor, change.action, change.detail) == (
+        OPERATOR,
+        "provider.payout",
+        {"amount": 30, "note": "tx 1"},
+    )
+    said = browser.flash(browser.post(here + "/payout", {"amount": "0.20"}, page=here))
+    assert said.startswith("Not done:") and "owed 0.10" in said
+
+
 def test_changes_from_the_shell_are_recorded_as_the_shell(hub: Hub) -> None:
     customer_id, _key = hub.customer_id()
     seller = hub.provider()

@@ -63,10 +63,34 @@ def _switch(enabled: bool) -> Endpoint:
     return endpoint
 
 
+@operator_page
+async def pay_out(visit: Visit) -> Response:
+    provider_id = path_id(visit)
+    here = f"/admin/providers/{provider_id}"
+
+    async def do() -> str:
+        rt = visit.rt
+        note = visit.field("note").strip()
+        done = await provider_accounts.pay_out(
+            rt,
+            provider_id=provider_id,
+            amount=rt.money.parse(visit.field("amount").strip()),
+            note=note or None,
+            by=actor(visit),
+        )
+        return (
+            f"Payout of {rt.money.format(done.amount)} recorded; still owed "
+            f"{rt.money.format(done.payable)}."
+        )
+
+    return await change(visit, here, do)
+
+
 def routes() -> list[BaseRoute]:
     return [
         Route("/admin/providers", providers, methods=["GET"]),
         Route("/admin/providers/{id:int}", provider, methods=["GET"]),
         Route("/admin/providers/{id:int}/enable", _switch(True), methods=["POST"]),
         Route("/admin/providers/{id:int}/disable", _switch(False), methods=["POST"]),
+        Route("/admin/providers/{id:int}/payout", pay_out, methods=["POST"]),
     ]
