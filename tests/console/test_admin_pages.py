@@ -12,9 +12,8 @@ import httpx
 import pytest
 
 from otphub.db.logins import ActionRow
-from otphub.domain.activation import State
 from otphub.http.console.admin.charts import bars
-from otphub.services import accounts, inventory, operator_actions, reports
+from otphub.services import accounts, dashboard, inventory, operator_actions, reports
 from otphub.services import logins as login_service
 from otphub.services.operator_actions import SHELL
 from tests.support import Hub, Seller
@@ -359,5 +358,28 @@ def test_the_dashboard_counts_what_happened(hub: Hub) -> None:
     board = browser.get("/admin").text
     assert "2 bought" in board
     assert "100% finished" in board
-    assert "0.50 " in board  # one open hold
-    assert State.FINISHED  # (the first is finished, the second live)
+    code = hub.rt.settings.money.code
+    assert f"0.10 {code}</p>" in board  # revenue: the first's price less its payout
+    assert f"0.50 {code} now</p>" in board  # the second's open hold
+
+
+def test_the_dashboard_walks_open_holds_back_minute_by_minute(hub: Hub) -> None:
+    seller = hub.stocked(count=3)
+    _customer_id, key = hub.customer_id(balance="5.00")
+    first, phone = hub.buy(key)
+    hub.clock.advance(120)
+    hub.buy(key)
+    hub.clock.advance(120)
+    hub.push_sms(seller, phone, "Your code: 55123")
+    assert hub.say(key, "setStatus", id=first, status=6) == "ACCESS_ACTIVATION"
+    board = hub.call(dashboard.dashboard(hub.rt, window="hour"))
+    holds = [b.open_holds for b in board.buckets]
+    bought = [b.bought for b in board.buckets]
+    assert len(holds) == 60 and sum(bought) == 2 == board.bought
+    # Now (last minute): the second only; two minutes ago: both; four: the first only.
+    assert holds[-1] == 50 and holds[-3] == 100 and holds[-5] == 50 and holds[-6] == 0
+    assert bought[-5] == 1 and bought[-3] == 1
+    assert board.success_rate == 1.0 and board.revenue == 10
+    assert board.open_holds == 50
+    day = hub.call(dashboard.dashboard(hub.rt, window="day"))
+    assert len(day.buckets) == 24 and day.bought == 2
