@@ -110,6 +110,9 @@ def test_every_page_opens_for_an_operator(hub: Hub) -> None:
     assert "1 bought" in board
     assert "0.50 " in board  # the open hold of the activation just bought
     assert "Clean" in browser.get("/admin/audit").text
+    assert browser.get("/admin/customers/999999").status_code == 404
+    assert browser.get("/admin/providers/999999").status_code == 404
+    assert browser.get("/admin/offers", country="x").status_code == 400
 
 
 def test_prices_are_edited_one_by_one_and_in_bulk(hub: Hub) -> None:
