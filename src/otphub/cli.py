@@ -741,7 +741,9 @@ def _key_line(k: reports.KeyRow) -> str:
 
 @customer_app.command("list")
 def customer_list(
-    search: Annotated[str | None, typer.Option(help="Part of the name.")] = None,
+    search: Annotated[
+        str | None, typer.Option(help="Part of the name or of the email, or the id.")
+    ] = None,
     limit: LimitOption = 100,
     as_json: JsonOption = False,
 ) -> None:

@@ -18,6 +18,7 @@ from otphub.db.engine import Conn
 from otphub.db.provider_accounts import Movement, Record, RemoteStockLine
 from otphub.domain import errors
 from otphub.services.disputes import clean_reason
+from otphub.services.operator_actions import SHELL, Actor, record
 from otphub.services.runtime import Runtime
 
 __all__ = [
@@ -120,17 +121,24 @@ async def stats(
             StockEntry(line.service, line.country_id, line.count, line.price, remote=False)
             for line in await inventory.stock(conn, provider_id=provider_id)
         ]
-        offered = {
-            (o.service, o.country_id): o.price
-            for o in await reports.offers_list(
-                conn,
-                provider_id=provider_id,
-                service=None,
-                country_id=None,
-                enabled=True,
-                limit=_ALL_OFFERS,
-            )
-        }
+        polled = await provider_accounts.remote_stock_of(conn, provider_id)
+        # The prices of the remote stock's offers; a local provider has no remote stock,
+        # and its thousands of offers need not be read.
+        offered = (
+            {
+                (o.service, o.country_id): o.price
+                for o in await reports.offers_list(
+                    conn,
+                    provider_id=provider_id,
+                    service=None,
+                    country_id=None,
+                    enabled=True,
+                    limit=_ALL_OFFERS,
+                )
+            }
+            if polled
+            else {}
+        )
         remote = [
             StockEntry(
                 line.service,
@@ -139,7 +147,7 @@ async def stats(
                 offered.get((line.service, line.country_id)),
                 remote=True,
             )
-            for line in await provider_accounts.remote_stock_of(conn, provider_id)
+            for line in polled
         ]
         found = await provider_accounts.record(
             conn,
@@ -168,7 +176,9 @@ class Payout:
     created_at: int
 
 
-async def pay_out(rt: Runtime, *, provider_id: int, amount: int, note: str | None) -> Payout:
+async def pay_out(
+    rt: Runtime, *, provider_id: int, amount: int, note: str | None, by: Actor = SHELL
+) -> Payout:
     """Record that the operator paid the provider ``amount``: a journal transfer from its
     payable to the outside. Never more than it is owed (checked by the statement that
     posts it, so two payouts at once cannot both take the last of it)."""
@@ -188,6 +198,9 @@ async def pay_out(rt: Runtime, *, provider_id: int, amount: int, note: str | Non
                 f"provider {provider_id} is owed {rt.money.format(payable)}; a payout of "
                 f"{rt.money.format(amount)} would be more than that"
             )
+        await record(
+            rt, conn, by, "provider.payout", f"provider {provider_id}", amount=amount, note=why
+        )
     return Payout(provider_id, journal_id, amount, payable, why, now)
 
 

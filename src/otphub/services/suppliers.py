@@ -7,6 +7,7 @@ from otphub.db import providers
 from otphub.domain import errors, sealing
 from otphub.domain.supply import ProviderKind, RemoteProvider
 from otphub.services.accounts import checked_url
+from otphub.services.operator_actions import SHELL, Actor, record
 from otphub.services.runtime import Runtime
 
 
@@ -50,9 +51,11 @@ async def set_connection(
     upstream_key: str | None = None,
     markup_bp: int | None = None,
     markup_amount: int | None = None,
+    by: Actor = SHELL,
 ) -> None:
     """``otphub provider set``: change how a remote provider is reached (or priced).
-    Options of the other kind are refused with a clear message."""
+    Options of the other kind are refused with a clear message. Recorded as ``by``'s
+    change (never the upstream key itself: only that it changed)."""
     async with rt.db.write() as conn:
         kind = await providers.kind_of(conn, provider_id)
         if kind is None:
@@ -78,6 +81,20 @@ async def set_connection(
             ),
             markup_bp=markup_bp,
             markup_amount=markup_amount,
+        )
+        given = {
+            "url": url,
+            "key_changed": bool((upstream_key or "").strip()) or None,
+            "markup_bp": markup_bp,
+            "markup_amount": markup_amount,
+        }
+        await record(
+            rt,
+            conn,
+            by,
+            "provider.connection",
+            f"provider {provider_id}",
+            **{k: v for k, v in given.items() if v is not None},
         )
 
 

@@ -10,7 +10,7 @@ from starlette.routing import BaseRoute, Route
 from otphub.domain import errors
 from otphub.domain.activation import State
 from otphub.http.console.admin.common import actor, change, optional_int, path_id, query
-from otphub.http.console.web import Visit, operator_page, render
+from otphub.http.console.web import Visit, not_found, operator_page, render
 from otphub.services import accounts, disputes, operator, reports
 
 PAGE = 100
@@ -34,7 +34,10 @@ async def customers(visit: Visit) -> Response:
 @operator_page
 async def customer(visit: Visit) -> Response:
     customer_id = path_id(visit)
-    detail = await reports.show_customer(visit.rt, customer_id=customer_id)
+    try:
+        detail = await reports.show_customer(visit.rt, customer_id=customer_id)
+    except errors.NotFound:
+        return not_found(visit)
     recent = await reports.list_activations(
         visit.rt,
         customer_id=customer_id,

@@ -61,13 +61,17 @@ async def dashboard(visit: Visit) -> Response:
         ),
         chart(
             "Success rate",
-            "-" if board.success_rate is None else f"{percent(board.success_rate)} finished",
+            "no activation ended"
+            if board.success_rate is None
+            else f"{percent(board.success_rate)} finished",
             [x.success_rate for x in b],
             percent,
         ),
         chart(
             "Time to SMS",
-            "-" if board.sms_seconds is None else f"{seconds(board.sms_seconds)} on average",
+            "no SMS yet"
+            if board.sms_seconds is None
+            else f"{seconds(board.sms_seconds)} on average",
             [x.sms_seconds for x in b],
             seconds,
         ),

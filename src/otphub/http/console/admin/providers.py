@@ -6,8 +6,9 @@ from __future__ import annotations
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
+from otphub.domain import errors
 from otphub.http.console.admin.common import actor, change, path_id
-from otphub.http.console.web import Endpoint, Visit, operator_page, render
+from otphub.http.console.web import Endpoint, Visit, not_found, operator_page, render
 from otphub.services import operator, provider_accounts, reports, upstream_stock
 
 # Stock lines shown on a provider's page (the biggest first); the rest are counted.
@@ -33,7 +34,10 @@ async def providers(visit: Visit) -> Response:
 @operator_page
 async def provider(visit: Visit) -> Response:
     provider_id = path_id(visit)
-    detail = await reports.show_provider(visit.rt, provider_id=provider_id)
+    try:
+        detail = await reports.show_provider(visit.rt, provider_id=provider_id)
+    except errors.NotFound:
+        return not_found(visit)
     stats = await provider_accounts.stats(visit.rt, provider_id=provider_id)
     stock = sorted(stats.stock, key=lambda e: -e.count)
     return render(
@@ -63,10 +67,34 @@ def _switch(enabled: bool) -> Endpoint:
     return endpoint
 
 
+@operator_page
+async def pay_out(visit: Visit) -> Response:
+    provider_id = path_id(visit)
+    here = f"/admin/providers/{provider_id}"
+
+    async def do() -> str:
+        rt = visit.rt
+        note = visit.field("note").strip()
+        done = await provider_accounts.pay_out(
+            rt,
+            provider_id=provider_id,
+            amount=rt.money.parse(visit.field("amount").strip()),
+            note=note or None,
+            by=actor(visit),
+        )
+        return (
+            f"Payout of {rt.money.format(done.amount)} recorded; still owed "
+            f"{rt.money.format(done.payable)}."
+        )
+
+    return await change(visit, here, do)
+
+
 def routes() -> list[BaseRoute]:
     return [
         Route("/admin/providers", providers, methods=["GET"]),
         Route("/admin/providers/{id:int}", provider, methods=["GET"]),
         Route("/admin/providers/{id:int}/enable", _switch(True), methods=["POST"]),
         Route("/admin/providers/{id:int}/disable", _switch(False), methods=["POST"]),
+        Route("/admin/providers/{id:int}/payout", pay_out, methods=["POST"]),
     ]
