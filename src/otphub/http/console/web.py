@@ -150,8 +150,12 @@ def quote_flash(text: str) -> str:
 
 
 def safe_path(url: str) -> str:
-    """Only paths of this site: never ``//evil.example`` or ``https://...`` (open redirect)."""
+    """Only paths of this site: never ``//evil.example`` or ``https://...`` (open redirect).
+    Control characters are refused too: browsers drop a tab or a newline from a URL, so
+    ``/<TAB>/evil.example`` would be read as ``//evil.example``."""
     if not url.startswith("/") or url.startswith("//") or "\\" in url:
+        return "/"
+    if any(ord(c) < 0x20 or ord(c) == 0x7F for c in url):
         return "/"
     return url
 
