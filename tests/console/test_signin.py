@@ -9,6 +9,7 @@ signed-in visitor home (303 to ``/`` or ``/admin``) and shows the form to anyone
 
 from __future__ import annotations
 
+import asyncio
 import re
 from typing import Any
 from urllib.parse import urljoin, urlsplit
@@ -742,3 +743,29 @@ def test_one_email_is_one_account_customer_or_operator(hub: Hub, browser: Browse
             )
         )
     assert rows(hub, "SELECT COUNT(*) FROM operators") == [(1,)]
+
+
+def test_concurrent_guesses_get_no_more_tries_than_the_limit(hub: Hub) -> None:
+    # Hashing is slow on purpose: guesses sent at once must not all pass the check before
+    # the first failure is written.
+    customer_with_login(hub, "ann@example.com")
+    guesses = 3 * logins.MAX_FAILURES_PER_EMAIL
+
+    async def guess(i: int) -> str:
+        try:
+            await login_service.sign_in(
+                hub.rt, email="ann@example.com", password=f"guess {i:04}", address=f"10.0.0.{i}"
+            )
+        except errors.SignInRefused:
+            return "verified"
+        except errors.TooManyAttempts:
+            return "refused"
+        return "signed in"
+
+    async def all_at_once() -> list[str]:
+        return list(await asyncio.gather(*(guess(i) for i in range(guesses))))
+
+    answers = hub.call(all_at_once())
+    assert answers.count("signed in") == 0
+    assert answers.count("verified") == logins.MAX_FAILURES_PER_EMAIL, answers
+    assert answers.count("refused") == guesses - logins.MAX_FAILURES_PER_EMAIL
