@@ -12,13 +12,14 @@ from __future__ import annotations
 import asyncio
 import re
 from typing import Any
-from urllib.parse import urljoin, urlsplit
+from urllib.parse import unquote, urljoin, urlsplit
 
 import httpx
 import pytest
 from sqlalchemy import text
 
 from otphub.domain import errors, logins
+from otphub.http.console import web
 from otphub.http.console.web import PRE_SESSION_COOKIE, SESSION_COOKIE
 from otphub.services import accounts
 from otphub.services import logins as login_service
@@ -307,6 +308,7 @@ def test_five_failures_for_one_email_refuse_even_the_right_password_until_the_wi
     limited = browser.sign_in("ann@example.com")
     assert limited.status_code == 429, limited.text
     assert TOO_MANY in limited.text and "15 minute" in limited.text
+    assert limited.headers["retry-after"] == str(logins.FAILURE_WINDOW)
     assert browser.session is None
     # Another email from the same address is not limited.
     customer_with_login(hub, "bob@example.com")
@@ -522,7 +524,9 @@ def landing(browser: Browser, email: str, next_url: str) -> str:
     return signed.headers["location"]
 
 
-def test_a_banned_customers_session_shows_the_blocked_page(hub: Hub, browser: Browser) -> None:
+def test_a_banned_customers_session_shows_the_blocked_page_and_ends(
+    hub: Hub, browser: Browser
+) -> None:
     customer_id = customer_with_login(hub, "ann@example.com")
     browser.sign_in("ann@example.com")
     until = hub.clock.now() + 3600
@@ -531,7 +535,12 @@ def test_a_banned_customers_session_shows_the_blocked_page(hub: Hub, browser: Br
     assert blocked.status_code == 403
     assert "This account is blocked until" in blocked.text
     assert blocked.headers["content-security-policy"]
+    # Signed out there and then: no session is left behind that nobody can end.
+    assert sessions_count(hub) == 0
+    assert "otphub_session=" in blocked.headers["set-cookie"]
     hub.call(accounts.ban_customer(hub.rt, customer_id=customer_id, until=None))
+    assert browser.home() is None
+    assert browser.sign_in("ann@example.com").status_code == 303
     assert browser.home() == "/"
 
 
@@ -769,3 +778,11 @@ def test_concurrent_guesses_get_no_more_tries_than_the_limit(hub: Hub) -> None:
     assert answers.count("signed in") == 0
     assert answers.count("verified") == logins.MAX_FAILURES_PER_EMAIL, answers
     assert answers.count("refused") == guesses - logins.MAX_FAILURES_PER_EMAIL
+
+
+def test_a_flash_message_of_any_script_survives_its_cookie() -> None:
+    """Cookie values are ASCII: a flash with "…" or Cyrillic once failed the response."""
+    text = 'Готово… offer 7: 0.50 → 0.55; "quoted" \\ done'
+    stored = web.quote_flash(text)
+    assert stored.isascii() and ";" not in stored and '"' not in stored and " " not in stored
+    assert unquote(stored) == text
