@@ -346,3 +346,48 @@ class StoredSms(NamedTuple):
     text: str
     code: str
     received_at: int
+
+
+async def browse_of_customer(
+    conn: Conn,
+    *,
+    customer_id: int,
+    service: str | None,
+    states_in: Iterable[State] | None,
+    since: int | None,
+    until: int | None,
+    limit: int,
+    offset: int = 0,
+    before: tuple[int, int] | None = None,
+) -> list[Activation]:
+    """The customer's activations bought in [since, until), of this service and in these
+    states when given, newest first (the index on customer and purchase time gives the
+    order). ``before`` = (created_at, id) of the last row of a previous batch: the rows
+    after it (the web console's CSV reads in batches that way)."""
+    query = select(*ACTIVATION_COLUMNS).where(activations.c.customer_id == customer_id)
+    if service is not None:
+        query = query.where(activations.c.service == service)
+    if states_in is not None:
+        wanted = set(states_in)
+        if wanted == set(LIVE_STATES):
+            query = query.where(IS_LIVE)
+        else:
+            query = query.where(activations.c.state.in_(states.values(wanted)))
+    if since is not None:
+        query = query.where(activations.c.created_at >= since)
+    if until is not None:
+        query = query.where(activations.c.created_at < until)
+    if before is not None:
+        created_at, activation_id = before
+        query = query.where(
+            or_(
+                activations.c.created_at < created_at,
+                (activations.c.created_at == created_at) & (activations.c.id < activation_id),
+            )
+        )
+    rows = await conn.execute(
+        query.order_by(activations.c.created_at.desc(), activations.c.id.desc())
+        .offset(offset)
+        .limit(limit)
+    )
+    return [Activation.from_row(r) for r in rows]

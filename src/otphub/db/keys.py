@@ -43,17 +43,22 @@ async def insert_key(
 
 
 async def find_key(
-    conn: Conn, *, owner_kind: OwnerKind, key_id: int | None = None, key_hash: str | None = None
+    conn: Conn,
+    *,
+    owner_kind: OwnerKind,
+    key_id: int | None = None,
+    key_hash: str | None = None,
+    owner_id: int | None = None,
 ) -> KeyRow | None:
-    """The key of this kind with this id, or else with this hash."""
+    """The key of this kind with this id, or else with this hash (of this owner only, when
+    ``owner_id`` is given)."""
     condition = api_keys.c.id == key_id if key_id is not None else api_keys.c.key_hash == key_hash
-    row = (
-        await conn.execute(
-            select(
-                api_keys.c.id, api_keys.c.hint, api_keys.c.created_at, api_keys.c.revoked_at
-            ).where(condition, api_keys.c.owner_kind == owner_kind)
-        )
-    ).first()
+    query = select(
+        api_keys.c.id, api_keys.c.hint, api_keys.c.created_at, api_keys.c.revoked_at
+    ).where(condition, api_keys.c.owner_kind == owner_kind)
+    if owner_id is not None:
+        query = query.where(api_keys.c.owner_id == owner_id)
+    row = (await conn.execute(query)).first()
     return KeyRow(*row) if row is not None else None
 
 

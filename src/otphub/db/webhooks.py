@@ -196,3 +196,58 @@ async def latest_delivery(conn: Conn, webhook_id: int) -> LatestDelivery | None:
         failed_at=found.failed_at,
         last_error=found.last_error,
     )
+
+
+def test_key(webhook_id: int, now: int) -> str:
+    """A test message's dedupe key: one per webhook and second (a double click sends one)."""
+    return f"{_key_prefix(webhook_id)}test-{now}"
+
+
+@dataclass(frozen=True, slots=True)
+class Delivery:
+    """One message of a webhook, as the outbox keeps it."""
+
+    message_id: int
+    is_test: bool
+    activation_id: int | None
+    created_at: int
+    attempts: int
+    next_attempt_at: int
+    delivered_at: int | None
+    failed_at: int | None
+    last_error: str | None
+
+
+async def recent_deliveries(conn: Conn, webhook_id: int, *, limit: int) -> list[Delivery]:
+    """The webhook's latest ``limit`` messages, newest first."""
+    rows = await conn.execute(
+        select(
+            outbox.c.id,
+            outbox.c.dedupe_key,
+            outbox.c.activation_id,
+            outbox.c.created_at,
+            outbox.c.attempts,
+            outbox.c.next_attempt_at,
+            outbox.c.delivered_at,
+            outbox.c.failed_at,
+            outbox.c.last_error,
+        )
+        .where(outbox.c.kind == KIND, outbox.c.dedupe_key.like(_key_prefix(webhook_id) + "%"))
+        .order_by(outbox.c.id.desc())
+        .limit(limit)
+    )
+    prefix = _key_prefix(webhook_id) + "test-"
+    return [
+        Delivery(
+            message_id=int(r.id),
+            is_test=str(r.dedupe_key).startswith(prefix),
+            activation_id=r.activation_id,
+            created_at=int(r.created_at),
+            attempts=int(r.attempts),
+            next_attempt_at=int(r.next_attempt_at),
+            delivered_at=r.delivered_at,
+            failed_at=r.failed_at,
+            last_error=r.last_error,
+        )
+        for r in rows
+    ]

@@ -147,3 +147,8 @@ def explain(word: str) -> str:
     if name == "BANNED" and detail:
         return f"This account is blocked until {detail.strip(chr(39))}."
     return text
+
+
+def explained_words() -> list[tuple[str, str]]:
+    """Every refusal word with its plain-language meaning (the web console lists them)."""
+    return [(word, text) for word, (_status, text) in _REFUSALS.items()]

@@ -136,3 +136,23 @@ def wait_before(message_id: int, attempt: int) -> int:
     """Seconds between the end of attempt ``attempt - 1`` and attempt ``attempt`` (2..8)."""
     gap = SCHEDULE[attempt - 1] - SCHEDULE[attempt - 2]
     return gap + int(gap * JITTER * _jitter(message_id, attempt))
+
+
+TEST_TEXT = "OTPHub test message: your webhook works. Code 000000."
+
+
+def test_body(*, received_at: str) -> str:
+    """The body of a test delivery (the web console's "Send a test"): a delivery's fields,
+    for no activation (``activationId`` 0), marked ``"test": true``."""
+    return json.dumps(
+        {
+            "activationId": 0,
+            "service": "test",
+            "text": TEST_TEXT,
+            "code": "000000",
+            "country": 0,
+            "receivedAt": received_at,
+            "test": True,
+        },
+        separators=(",", ":"),
+    )

@@ -75,16 +75,24 @@ async def activation_events(request: Request) -> Response:
         found = await _customer(request, rt, limiter)
         if isinstance(found, Response):
             return found
-        act = await lifecycle.current(
-            rt, customer=found, activation_id=request.path_params["activation_id"]
-        )
+        return await stream_of(request, rt, found)
     except errors.ProtocolError as refused:
         return refusal(refused.word)
+
+
+async def stream_of(request: Request, rt: Runtime, customer: Customer) -> Response:
+    """The stream of the customer's activation ``activation_id`` (a path parameter), for
+    a customer already accepted: by API key here, by session cookie in the web console.
+    Raises ``ProtocolError`` (``NO_ACTIVATION`` for another customer's) before anything
+    is sent; each caller words the refusal its own way."""
+    act = await lifecycle.current(
+        rt, customer=customer, activation_id=request.path_params["activation_id"]
+    )
     if act.state in LIVE_STATES and changes.crowded(rt, act.id):
         # Enough streams follow this activation here already (changes.py says why).
         return _too_many("waiters_per_activation", 5.0)
     seen = Seen.parse(request.headers.get("last-event-id"))
-    return EventStream(lambda receive: _stream(rt, found, act, seen, receive))
+    return EventStream(lambda receive: _stream(rt, customer, act, seen, receive))
 
 
 class EventStream(Response):

@@ -362,3 +362,23 @@ def prices_v3(rt: Runtime, lines: Sequence[StockLine]) -> JsonTree:
             "provider_id": line.provider_id,
         }
     return tree
+
+
+@dataclass(frozen=True, slots=True)
+class PriceLevel:
+    """How many numbers are free at one price (every provider's offers at it summed)."""
+
+    price: int
+    count: int
+
+
+async def levels(
+    rt: Runtime, *, service: str, country: str, operator: str | None = None
+) -> list[PriceLevel]:
+    """The free numbers of a service in a country per price, cheapest first (the web
+    console's buying page), counted as ``stock`` counts them."""
+    wanted = inventory.NumberFilter(operators=(operator.lower(),) if operator else ())
+    free: dict[int, int] = {}
+    for line in await stock(rt, service=service, country=country, wanted=wanted):
+        free[line.price] = free.get(line.price, 0) + line.count
+    return [PriceLevel(price, count) for price, count in sorted(free.items()) if count > 0]

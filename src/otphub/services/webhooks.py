@@ -223,3 +223,101 @@ async def enqueue_sms(
             now=received_at,
             activation_id=activation.id,
         )
+
+
+# ---------------------------------------------------------------- the web console
+
+RECENT_ATTEMPTS = 5
+
+
+@dataclass(frozen=True, slots=True)
+class Attempt:
+    """One message of a webhook as its owner sees it: what it was, and how it went."""
+
+    message_id: int
+    is_test: bool
+    activation_id: int | None
+    created_at: int
+    attempts: int
+    outcome: str  # "delivered", "failed", "dropped", "pending"
+    last_attempt_at: int | None
+    next_attempt_at: int | None
+    error: str | None
+
+
+def _attempt(delivery: stored.Delivery) -> Attempt:
+    if delivery.delivered_at is not None:
+        outcome, next_at = "delivered", None
+    elif delivery.failed_at is not None:
+        outcome, next_at = ("dropped" if delivery.attempts == 0 else "failed"), None
+    else:
+        outcome, next_at = "pending", delivery.next_attempt_at
+    latest = stored.LatestDelivery(
+        message_id=delivery.message_id,
+        attempts=delivery.attempts,
+        next_attempt_at=delivery.next_attempt_at,
+        delivered_at=delivery.delivered_at,
+        failed_at=delivery.failed_at,
+        last_error=delivery.last_error,
+    )
+    return Attempt(
+        message_id=delivery.message_id,
+        is_test=delivery.is_test,
+        activation_id=delivery.activation_id,
+        created_at=delivery.created_at,
+        attempts=delivery.attempts,
+        outcome=outcome,
+        last_attempt_at=_last_attempt(latest)
+        if delivery.attempts or outcome != "pending"
+        else None,
+        next_attempt_at=next_at,
+        error=delivery.last_error,
+    )
+
+
+async def with_attempts(
+    rt: Runtime, *, customer_id: int, limit: int = RECENT_ATTEMPTS
+) -> list[tuple[WebhookInfo, list[Attempt]]]:
+    """The customer's live webhooks, oldest first, each with its latest ``limit`` messages
+    (newest first): at most 3 webhooks, one bounded read each."""
+    async with rt.db.read() as conn:
+        if not await customers.exists(conn, customer_id):
+            raise errors.NotFound(f"no customer {customer_id}")
+        found: list[tuple[WebhookInfo, list[Attempt]]] = []
+        for row in await stored.live_of(conn, customer_id):
+            recent = [
+                _attempt(d) for d in await stored.recent_deliveries(conn, row.id, limit=limit)
+            ]
+            latest = recent[0] if recent else None
+            info = WebhookInfo(
+                id=row.id,
+                url=row.url,
+                created_at=row.created_at,
+                last_attempt_at=None if latest is None else latest.last_attempt_at,
+                last_error=None if latest is None else latest.error,
+            )
+            found.append((info, recent))
+        return found
+
+
+async def send_test(rt: Runtime, *, webhook_id: int, customer_id: int) -> bool:
+    """Queue a signed test message to the customer's webhook through the outbox (the
+    delivery worker sends it, with its retries; nothing is sent inside the request).
+    ``False`` when a test of this webhook was queued this very second already;
+    ``NotFound`` for an unknown, removed or another customer's webhook."""
+    async with rt.db.write() as conn:
+        row = await stored.get(conn, webhook_id)
+        if row is None or row.removed_at is not None or row.customer_id != customer_id:
+            raise errors.NotFound(f"no webhook {webhook_id}")
+        now = rt.clock.now()
+        return await outbox.enqueue(
+            conn,
+            is_sqlite=rt.db.is_sqlite,
+            kind=KIND,
+            dedupe_key=stored.test_key(webhook_id, now),
+            payload={
+                "webhook_id": webhook_id,
+                "body": rules.test_body(received_at=rt.timestamp(now)),
+            },
+            now=now,
+        )
