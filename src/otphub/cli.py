@@ -430,21 +430,26 @@ def customer_set(
             "--password-stdin"
         )
     password = _password_from_stdin(email, password_stdin)
+    spoken = None if dialect is None else _dialect(dialect)
     payload: dict[str, object] = {"id": customer_id}
     said: list[str] = []
-    if dialect is not None:
-        spoken = _dialect(dialect)
-        stored = run(lambda rt: accounts.set_dialect(rt, customer_id=customer_id, dialect=spoken))
-        payload["dialect"] = stored
-        said.append(f"dialect {stored}")
-    if email is not None and password is not None:
-        login = run(
-            lambda rt: login_service.set_customer_login(
+
+    async def change(rt: Runtime) -> None:
+        # The login first: it is what may be refused (an email in use, no such customer),
+        # and a refused command must change nothing. The dialect, checked already, cannot
+        # be refused once the customer is known to exist.
+        if email is not None and password is not None:
+            login = await login_service.set_customer_login(
                 rt, customer_id=customer_id, email=email, password=password
             )
-        )
-        payload["email"] = login
-        said.append(f"console login {login}")
+            payload["email"] = login
+            said.append(f"console login {login}")
+        if spoken is not None:
+            stored = await accounts.set_dialect(rt, customer_id=customer_id, dialect=spoken)
+            payload["dialect"] = stored
+            said.append(f"dialect {stored}")
+
+    run(change)
     emit(as_json, payload, f"customer {customer_id}: " + ", ".join(said), err=True)
 
 

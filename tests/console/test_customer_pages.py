@@ -101,8 +101,10 @@ def error_of(html: str) -> str:
 
 
 def buy(browser: Browser, **fields: str) -> httpx.Response:
-    browser.get("/buy")
+    page = browser.get("/buy")
+    key = re.search(r'name="purchase" value="([^"]+)"', page.text)
     values = {"service": "tg", "country": "0", "operator": "", "max_price": "", "do": "buy"}
+    values["purchase"] = key.group(1) if key else ""
     values.update(fields)
     return browser.submit("/buy", values)
 
@@ -197,6 +199,26 @@ def test_buy_then_sms_then_finish(hub: Hub, browser: Browser) -> None:
     again = browser.post(f"{location}/cancel")
     assert again.status_code == 409
     assert error_of(again.text) == errors.explain("BAD_STATUS")
+
+
+def test_the_same_buy_form_sent_twice_buys_once(hub: Hub, browser: Browser) -> None:
+    """A double click or a re-posted form: the second submit answers with the first
+    purchase (API v1's idempotent purchase, keyed by the form), and pays nothing more."""
+    hub.stocked(count=2, price="0.50")
+    page = browser.get("/buy")
+    found = re.search(r'name="purchase" value="([^"]+)"', page.text)
+    assert found
+    values = {"service": "tg", "country": "0", "operator": "", "max_price": "", "do": "buy"}
+    values["purchase"] = found.group(1)
+    first = browser.submit("/buy", values)
+    second = browser.submit("/buy", values)
+    assert first.status_code == second.status_code == 303
+    assert first.headers["location"] == second.headers["location"]
+    assert text_of(browser.get("/").text, "balance") == "9.50"
+    # A new form is a new purchase.
+    third = buy(browser)
+    assert third.headers["location"] != first.headers["location"]
+    assert text_of(browser.get("/").text, "balance") == "9.00"
 
 
 def test_refusals_in_plain_words(hub: Hub) -> None:

@@ -41,10 +41,8 @@ def own_database(backend: str, tmp_path: Path) -> Iterator[str]:
         support.drop_pg_database(url)
 
 
-def _head() -> str | None:
-    """The newest revision: later migrations than 0006 are applied on the way up, and
-    rolled back with 0006's refused downgrade."""
-    return ScriptDirectory.from_config(alembic_config(None)).get_current_head()
+# Later migrations come after 0006: going "up again" ends at the newest.
+HEAD = ScriptDirectory.from_config(alembic_config()).get_current_head()
 
 
 def _version(connection: Connection) -> str | None:
@@ -85,7 +83,7 @@ def test_down_and_up_again_on_an_empty_journal(own_database: str) -> None:
     run(own_database, to("0005", down=True))
     assert run(own_database, _version) == "0005"
     run(own_database, to("head", down=False))
-    assert run(own_database, _version) == _head()
+    assert run(own_database, _version) == HEAD
     assert run(own_database, _differences) == []
 
 
@@ -108,5 +106,5 @@ def test_down_is_refused_while_referral_rows_exist(own_database: str) -> None:
     with pytest.raises(Exception) as refused:
         run(own_database, to("0005", down=True))
     assert "referral" in str(refused.value) or "ck_journal_kind" in str(refused.value)
-    assert run(own_database, _version) == _head()
+    assert run(own_database, _version) == HEAD
     assert run(own_database, _differences) == []

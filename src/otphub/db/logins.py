@@ -131,12 +131,14 @@ async def set_password_hash(conn: Conn, login: Login, password_hash: str) -> Non
 
 
 async def recent_failures(conn: Conn, *, email: str, address: str, since: int) -> tuple[int, int]:
-    """Failed sign-ins since ``since``: for this email, and from this address."""
+    """Failed sign-ins after ``since``: for this email, and from this address. A failure at
+    ``t`` counts until ``t + window`` exclusive, so that waiting the ``retry_after`` that a
+    refusal announces is enough."""
     by_email = select(func.count()).where(
-        login_failures.c.email == email, login_failures.c.at >= since
+        login_failures.c.email == email, login_failures.c.at > since
     )
     by_address = select(func.count()).where(
-        login_failures.c.address == address, login_failures.c.at >= since
+        login_failures.c.address == address, login_failures.c.at > since
     )
     emails = (await conn.execute(by_email)).scalar_one()
     addresses = (await conn.execute(by_address)).scalar_one()
@@ -147,7 +149,7 @@ async def oldest_failure(conn: Conn, *, email: str, address: str, since: int) ->
     found = await conn.execute(
         select(func.min(login_failures.c.at)).where(
             or_(login_failures.c.email == email, login_failures.c.address == address),
-            login_failures.c.at >= since,
+            login_failures.c.at > since,
         )
     )
     value = found.scalar_one()
@@ -163,7 +165,7 @@ async def forget_failures(conn: Conn, *, email: str, before: int) -> None:
     the window never do, so they go too."""
     await conn.execute(
         delete(login_failures).where(
-            or_(login_failures.c.email == email, login_failures.c.at < before)
+            or_(login_failures.c.email == email, login_failures.c.at <= before)
         )
     )
 

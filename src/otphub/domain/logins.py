@@ -24,8 +24,9 @@ MIN_PASSWORD = 10
 # argon2 hashes any length, but a megabyte "password" would be a denial of service.
 MAX_PASSWORD = 256
 # A deliberately plain check (one @, a dot in the domain, no spaces): the address is a login
-# name here, never mailed to, so refusing valid-but-odd addresses would only annoy.
-_EMAIL = re.compile(r"[^@\s]{1,64}@[^@\s]+\.[^@\s.]+")
+# name here, never mailed to, so refusing valid-but-odd addresses would only annoy. Control
+# characters are refused: PostgreSQL cannot store a NUL in text, and none belongs in a login.
+_EMAIL = re.compile(r"[^@\s\x00-\x1f\x7f]{1,64}@[^@\s\x00-\x1f\x7f]+\.[^@\s.\x00-\x1f\x7f]+")
 
 CUSTOMER_SESSION_SECONDS = 7 * 86400
 OPERATOR_SESSION_SECONDS = 12 * 3600
@@ -54,6 +55,18 @@ def clean_email(raw: str) -> str:
     if len(email) > MAX_EMAIL or _EMAIL.fullmatch(email) is None:
         raise errors.InvalidInput("that is not an email address (name@example.com)")
     return email
+
+
+def attempted_email(raw: str) -> str:
+    """What a sign-in with text that is not an email is counted under (failures are limited
+    per email): folded like an email, without control characters (PostgreSQL cannot store a
+    NUL), cut to the column's size."""
+    kept = "".join(c for c in raw if not _is_control(c))
+    return kept.strip().lower()[:MAX_EMAIL]
+
+
+def _is_control(char: str) -> bool:
+    return ord(char) < 0x20 or ord(char) == 0x7F
 
 
 def check_password(password: str) -> str:

@@ -71,6 +71,9 @@ def _name(raw: str) -> str:
     name = raw.strip()
     if not name or len(name) > 128:
         raise errors.InvalidInput("a name must have 1 to 128 characters")
+    # The console's sign-up form takes a name from anyone: PostgreSQL cannot store a NUL.
+    if any(ord(c) < 0x20 or ord(c) == 0x7F for c in name):
+        raise errors.InvalidInput("a name must not hold control characters")
     return name
 
 

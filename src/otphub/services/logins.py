@@ -113,11 +113,16 @@ async def sign_in(rt: Runtime, *, email: str, password: str, address: str) -> Se
     even when right (``TooManyAttempts`` says for how long)."""
     now = rt.clock.now()
     try:
-        clean = logins.clean_email(email)
+        clean, is_email = logins.clean_email(email), True
     except errors.InvalidInput:
-        clean = email.strip().lower()[: logins.MAX_EMAIL]
+        # Not an email: no account has it, but the attempt is a failure like any other.
+        clean, is_email = logins.attempted_email(email), False
     since = now - logins.FAILURE_WINDOW
-    async with rt.db.read() as conn:
+    async with rt.db.write() as conn:
+        # The attempt counts as a failure from before its (slow) hash is verified, and the
+        # check and the record are one step per email: guesses sent at once cannot all pass
+        # the check before the first of them is written. A right password forgets it below.
+        await db.lock_email(conn, is_sqlite=rt.db.is_sqlite, email=clean)
         by_email, by_address = await db.recent_failures(
             conn, email=clean, address=address, since=since
         )
@@ -127,11 +132,10 @@ async def sign_in(rt: Runtime, *, email: str, password: str, address: str) -> Se
         ):
             oldest = await db.oldest_failure(conn, email=clean, address=address, since=since)
             raise errors.TooManyAttempts(max(1, (oldest or now) + logins.FAILURE_WINDOW - now))
-        found = await db.login_by_email(conn, clean)
+        await db.record_failure(conn, email=clean, address=address, now=now)
+        found = await db.login_by_email(conn, clean) if is_email else None
     right = await _verify(found.password_hash if found else _DUMMY_HASH, password[:1024])
     if found is None or not right:
-        async with rt.db.write() as conn:
-            await db.record_failure(conn, email=clean, address=address, now=now)
         raise errors.SignInRefused("wrong email or password")
     if _HASHER.check_needs_rehash(found.password_hash):
         fresh = await hash_password(password)

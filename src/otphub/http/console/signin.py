@@ -43,9 +43,11 @@ async def login(visit: Visit) -> Response:
     except errors.TooManyAttempts as limited:
         minutes = max(1, round(limited.retry_after / 60))
         message = f"Too many failed sign-ins. Try again in about {minutes} minute(s)."
-        return render(
+        limited_page = render(
             visit, "login.html", status_code=429, next_url=next_url, email=email, error=message
         )
+        limited_page.headers["Retry-After"] = str(limited.retry_after)
+        return limited_page
     except errors.SignInRefused:
         return render(
             visit,

@@ -14,7 +14,7 @@ import secrets
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, unquote
 
 import jinja2
 import structlog
@@ -117,7 +117,7 @@ def set_cookie(
 
 def render(visit: Visit, template: str, *, status_code: int = 200, **context: Any) -> Response:
     request = visit.request
-    flash = request.cookies.get(FLASH_COOKIE, "")[:MAX_FLASH]
+    flash = unquote(request.cookies.get(FLASH_COOKIE, "")[: 3 * MAX_FLASH])[:MAX_FLASH]
     html = _env.get_template(template).render(
         visit=visit,
         subject=visit.signed.subject if visit.signed else None,
@@ -145,13 +145,18 @@ def redirect(visit: Visit, url: str, *, flash: str | None = None) -> Response:
 
 
 def quote_flash(text: str) -> str:
-    # Cookie values cannot hold every character; the page shows it unquoted (and escaped).
-    return text[:MAX_FLASH].replace(";", ",").replace('"', "'").replace("\\", "/")
+    """Percent-encoded: a cookie value holds ASCII only (a "…" or a name in Cyrillic would
+    otherwise fail the response); the page shows it decoded, and escaped."""
+    return quote(text[:MAX_FLASH], safe="")
 
 
 def safe_path(url: str) -> str:
-    """Only paths of this site: never ``//evil.example`` or ``https://...`` (open redirect)."""
+    """Only paths of this site: never ``//evil.example`` or ``https://...`` (open redirect).
+    Control characters are refused too: browsers drop a tab or a newline from a URL, so
+    ``/<TAB>/evil.example`` would be read as ``//evil.example``."""
     if not url.startswith("/") or url.startswith("//") or "\\" in url:
+        return "/"
+    if any(ord(c) < 0x20 or ord(c) == 0x7F for c in url):
         return "/"
     return url
 
@@ -181,8 +186,13 @@ async def _visit(request: Request) -> Visit | Response:
     try:
         signed = await login_service.signed(rt, token)
     except errors.Banned as banned:
+        # Signed out on the spot: the session would otherwise outlive the page that can no
+        # longer show a form to end it. Signing in again works once the ban is over.
+        await login_service.sign_out(rt, token)
         visit = Visit(request, rt, None, "")
-        return refused(visit, errors.explain(banned.word), status_code=403)
+        response = refused(visit, errors.explain(banned.word), status_code=403)
+        response.delete_cookie(SESSION_COOKIE, path="/")
+        return response
     new_pre = None
     if signed is not None:
         binding = signed.digest

@@ -99,6 +99,8 @@ def downgrade() -> None:
     op.drop_index("uq_operators_email", table_name="operators")
     op.drop_table("operators")
     op.drop_index("uq_customers_email", table_name="customers")
-    with op.batch_alter_table("customers") as batch:
-        batch.drop_column("password_hash")
-        batch.drop_column("email")
+    # ALTER TABLE ... DROP COLUMN, on SQLite too (3.35+, which RETURNING needs already): a
+    # batch copy would drop and re-create ``customers``, which SQLite's foreign keys refuse
+    # as soon as an activation, a webhook or an idempotency key names a customer.
+    op.drop_column("customers", "password_hash")
+    op.drop_column("customers", "email")

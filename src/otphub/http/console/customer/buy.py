@@ -1,9 +1,12 @@
 """``/buy``: pick a service and a country, see the prices with their stock (refreshed
 without a reload: ``/buy/offers`` and ``/buy/operators`` answer HTML fragments), buy.
-The purchase is ``purchase.buy_number``, the API's own."""
+The purchase is ``purchase.buy_number``, the API's own, through API v1's idempotent
+``buy_once``: each form served carries its own key, so it buys at most once."""
 
 from __future__ import annotations
 
+import hashlib
+import secrets
 from dataclasses import dataclass
 
 from starlette.responses import Response
@@ -11,11 +14,12 @@ from starlette.responses import Response
 from otphub.domain import errors
 from otphub.http.console.customer.common import me
 from otphub.http.console.web import Visit, customer_page, redirect, render
-from otphub.services import prices, purchase
+from otphub.services import idempotency, prices, purchase
 from otphub.services.runtime import Runtime
 
 DEFAULT_SERVICE = "tg"
 MAX_FIELD = 64
+PURCHASE_KEY_PREFIX = "console-"
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,6 +79,9 @@ async def _page(
         operators=await _operators(rt, choice.country),
         levels=await _levels(rt, choice),
         error=error,
+        # One purchase per form served: a second submit of the same form (a double click,
+        # a reload that re-posts) answers with the first purchase instead of buying again.
+        purchase_key=PURCHASE_KEY_PREFIX + secrets.token_urlsafe(18),
     )
 
 
@@ -121,8 +128,19 @@ async def buy_page(visit: Visit) -> Response:
         operator=choice.operator or None,
         max_price=choice.max_price or None,
     )
+    key = visit.field("purchase")[:MAX_FIELD]
+    if not key.startswith(PURCHASE_KEY_PREFIX) or len(key) < len(PURCHASE_KEY_PREFIX) + 16:
+        key = PURCHASE_KEY_PREFIX + secrets.token_urlsafe(18)  # an old form: bought once anyway
+    fields = (request.service, request.country, request.operator, request.max_price)
     try:
-        bought = await purchase.buy_number(visit.rt, customer=me(visit), request=request)
+        answer = await idempotency.buy_once(
+            visit.rt,
+            customer=me(visit),
+            key=key,
+            request_hash=hashlib.sha256(repr(fields).encode()).hexdigest(),
+            request=request,
+            render=lambda act: f"{act.id}:{act.phone}:{act.price}",
+        )
     except errors.ProtocolError as refused:
         return await _page(
             visit,
@@ -130,10 +148,11 @@ async def buy_page(visit: Visit) -> Response:
             error=errors.explain(refused.word),
             status_code=errors.http_status(refused.word),
         )
+    activation_id, phone, price = answer.body.split(":")
     return redirect(
         visit,
-        f"/activations/{bought.activation_id}",
-        flash=f"You bought +{bought.phone} for {visit.rt.money.format(bought.price)} "
+        f"/activations/{activation_id}",
+        flash=f"You bought +{phone} for {visit.rt.money.format(int(price))} "
         f"{visit.rt.settings.money.code}.",
     )
 
