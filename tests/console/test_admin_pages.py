@@ -60,10 +60,16 @@ class Browser:
         return self.http.post(path, data={"csrf": self.csrf(page), **(data or {})})
 
     def flash(self, response: httpx.Response) -> str:
-        """The one-line message a change's redirect carries to the next page."""
+        """The one-line message a change's redirect carries to the next page: what was
+        done (a status), or what was refused (an alert)."""
         assert response.status_code == 303, response.text
         page = self.get(response.headers["location"])
-        found = re.search(r'<p class="flash" role="status">([^<]*)</p>', page.text)
+        done = re.search(r'<p class="flash" role="status">([^<]*)</p>', page.text)
+        refused = re.search(r'<p class="error" role="alert">([^<]*)</p>', page.text)
+        assert not (done and refused)
+        if refused:
+            assert refused.group(1).startswith("Not done:")
+        found = done or refused
         return found.group(1) if found else ""
 
 

@@ -118,11 +118,14 @@ def set_cookie(
 def render(visit: Visit, template: str, *, status_code: int = 200, **context: Any) -> Response:
     request = visit.request
     flash = unquote(request.cookies.get(FLASH_COOKIE, "")[: 3 * MAX_FLASH])[:MAX_FLASH]
+    # A message that says something was refused starts with "!" (see ``redirect``).
+    problem = flash[1:] if flash.startswith("!") else ""
     html = _env.get_template(template).render(
         visit=visit,
         subject=visit.signed.subject if visit.signed else None,
         csrf=visit.csrf,
-        flash=flash,
+        flash="" if problem else flash,
+        problem=problem,
         path=request.url.path,
         money=visit.rt.money.format,
         currency=visit.rt.settings.money.code,
@@ -136,11 +139,15 @@ def render(visit: Visit, template: str, *, status_code: int = 200, **context: An
     return finish(visit, response)
 
 
-def redirect(visit: Visit, url: str, *, flash: str | None = None) -> Response:
-    """303 to ``url`` (a path of this site), with a one-line message for the next page."""
+def redirect(
+    visit: Visit, url: str, *, flash: str | None = None, problem: str | None = None
+) -> Response:
+    """303 to ``url`` (a path of this site), with a one-line message for the next page:
+    ``flash`` says what was done, ``problem`` what was refused (shown as an alert)."""
     response = RedirectResponse(safe_path(url), status_code=303)
-    if flash:
-        set_cookie(response, visit.request, FLASH_COOKIE, quote_flash(flash), 60)
+    message = ("!" + problem) if problem else flash
+    if message:
+        set_cookie(response, visit.request, FLASH_COOKIE, quote_flash(message), 60)
     return finish(visit, response)
 
 

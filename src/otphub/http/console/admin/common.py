@@ -48,7 +48,7 @@ async def change(
     try:
         said = await do()
     except (errors.InvalidInput, errors.NotFound) as refusal:
-        return redirect(visit, failed_back or back, flash=f"Not done: {refusal}")
+        return redirect(visit, failed_back or back, problem=f"Not done: {refusal}")
     return redirect(visit, back, flash=said)
 
 
