@@ -43,6 +43,7 @@ PG_ADMIN_URL = os.environ.get(
 TEST_SECRET = "test-secret-not-for-production"
 # Tables that tests may empty; the catalog and Alembic's version stay.
 DATA_TABLES = (
+    "audit_runs",
     "operator_actions",
     "login_failures",
     "console_sessions",

@@ -10,6 +10,7 @@ from typing import Any
 
 import httpx
 import pytest
+from sqlalchemy import text
 
 from otphub.db.logins import ActionRow
 from otphub.http.console.admin.charts import bars
@@ -115,10 +116,41 @@ def test_every_page_opens_for_an_operator(hub: Hub) -> None:
     assert board.count('<figure class="chart"') == 5
     assert "1 bought" in board
     assert "0.50 " in board  # the open hold of the activation just bought
-    assert "Clean" in browser.get("/admin/audit").text
+    assert "No audit has run from the console yet" in browser.get("/admin/audit").text
     assert browser.get("/admin/customers/999999").status_code == 404
     assert browser.get("/admin/providers/999999").status_code == 404
     assert browser.get("/admin/offers", country="x").status_code == 400
+
+
+def test_the_audit_page_shows_the_last_run_and_runs_one_on_demand(hub: Hub) -> None:
+    """The page reads the last recorded run (a run recomputes every balance: too slow for
+    every visit); "Run the audit now" records a new one, with who ran it."""
+    hub.customer_id()
+    browser = operator_browser(hub)
+    said = browser.flash(browser.post("/admin/audit", page="/admin/audit"))
+    assert said.startswith("Audit run in ") and said.endswith(": clean.")
+    page = browser.get("/admin/audit").text
+    assert "Clean: every balance matches the journal" in page
+    assert f"by {OPERATOR}, in " in page
+    assert '<td class="num">10.00</td>' in page  # the totals: the customer's wallet
+    # A damaged wallet: the next run says so.
+    damage(hub, 5)
+    said = browser.flash(browser.post("/admin/audit", page="/admin/audit"))
+    assert said.endswith("problem(s) found.")
+    page = browser.get("/admin/audit").text
+    assert 'id="problems"' in page and "Problems found" in page
+    damage(hub, -5)
+
+
+def damage(hub: Hub, minor: int) -> None:
+    async def write() -> None:
+        async with hub.rt.db.write() as conn:
+            await conn.execute(
+                text("UPDATE accounts SET balance = balance + :d WHERE kind = 'customer'"),
+                {"d": minor},
+            )
+
+    hub.call(write())
 
 
 def test_prices_are_edited_one_by_one_and_in_bulk(hub: Hub) -> None:

@@ -19,7 +19,7 @@ from otphub.services import accounts, inventory, operator_actions, purchase
 from otphub.services import logins as login_service
 from otphub.services.runtime import Runtime
 from tests import support
-from tests.db.test_migration_0006 import _differences, _version, own_database, run, to
+from tests.db.test_migration_0006 import HEAD, _differences, _version, own_database, run, to
 
 __all__ = ["own_database"]
 
@@ -81,7 +81,7 @@ def test_upgrade_keeps_existing_customers_without_a_login(own_database: str) -> 
     assert len(before) == 2
 
     run(own_database, to("head", down=False))
-    assert run(own_database, _version) == "0007"
+    assert run(own_database, _version) == HEAD
     assert run(own_database, _differences) == []
     after = run(
         own_database,
@@ -172,7 +172,7 @@ def test_downgrade_to_0006_keeps_everything_but_the_console(own_database: str) -
 
     # And up again: the schema is the declared one, the customers have no login.
     run(own_database, to("head", down=False))
-    assert run(own_database, _version) == "0007"
+    assert run(own_database, _version) == HEAD
     assert run(own_database, _differences) == []
     assert run(own_database, select(counts)) == before
     assert run(own_database, select("SELECT COUNT(*) FROM customers WHERE email IS NULL")) == [(2,)]

@@ -5,13 +5,15 @@ trust no stored balance: each is recomputed from the append-only journal.
 
 from __future__ import annotations
 
-from typing import Any
+import json
+from typing import Any, NamedTuple
 
-from sqlalchemy import text
+from sqlalchemy import delete, insert, select, text
 
 from otphub.db import states
 from otphub.db.engine import Conn
 from otphub.db.ledger import POSTED_KINDS
+from otphub.db.schema import audit_runs
 from otphub.domain.activation import LIVE_STATES, State
 
 _POSTED = ", ".join(f"'{k.value}'" for k in POSTED_KINDS)
@@ -238,3 +240,60 @@ async def totals(conn: Conn) -> dict[str, int]:
     """Money moved, and what wallets, holds, payables, revenue and the outside world hold."""
     row = (await conn.execute(text(_TOTALS))).one()._mapping
     return {key: int(value) for key, value in row.items()}
+
+
+# Runs kept: enough to see when problems started, never a growing table.
+KEPT_RUNS = 50
+
+
+class RunRow(NamedTuple):
+    at: int
+    actor: str
+    took_ms: int
+    problems: list[str]
+    totals: dict[str, int]
+
+
+async def record_run(
+    conn: Conn,
+    *,
+    at: int,
+    actor: str,
+    took_ms: int,
+    problems: list[str],
+    totals: dict[str, int],
+) -> None:
+    result = await conn.execute(
+        insert(audit_runs)
+        .values(
+            at=at,
+            actor=actor,
+            took_ms=took_ms,
+            problems=json.dumps(problems),
+            totals=json.dumps(totals, sort_keys=True),
+        )
+        .returning(audit_runs.c.id)
+    )
+    newest = int(result.scalar_one())
+    await conn.execute(delete(audit_runs).where(audit_runs.c.id <= newest - KEPT_RUNS))
+
+
+async def last_run(conn: Conn) -> RunRow | None:
+    row = (
+        await conn.execute(
+            select(
+                audit_runs.c.at,
+                audit_runs.c.actor,
+                audit_runs.c.took_ms,
+                audit_runs.c.problems,
+                audit_runs.c.totals,
+            )
+            .order_by(audit_runs.c.id.desc())
+            .limit(1)
+        )
+    ).first()
+    if row is None:
+        return None
+    return RunRow(
+        int(row.at), row.actor, int(row.took_ms), json.loads(row.problems), json.loads(row.totals)
+    )

@@ -545,3 +545,18 @@ operator_actions = Table(
     Column("at", BigInteger, nullable=False),
     Index("ix_operator_actions_at", "at"),
 )
+
+
+# The audit's runs from the operator's console (who, when, how long, what it found): its
+# page shows the last one; a run recomputes every balance, too slow for every visit. Only
+# the newest few are kept.
+audit_runs = Table(
+    "audit_runs",
+    metadata,
+    Column("id", Id, primary_key=True),
+    Column("at", BigInteger, nullable=False),
+    Column("actor", String(254), nullable=False),
+    Column("took_ms", Integer, nullable=False),
+    Column("problems", Text, nullable=False),  # JSON list of lines
+    Column("totals", Text, nullable=False),  # JSON object of minor units
+)

@@ -7,10 +7,12 @@ its activation ended, and that debits equal credits.
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 
 from otphub.db import audit as db_audit
 from otphub.db.engine import Conn
+from otphub.services.operator_actions import SHELL, Actor
 from otphub.services.runtime import Runtime
 
 # Rows shown per broken rule; the rest are counted.
@@ -55,3 +57,39 @@ async def audit(rt: Runtime) -> AuditReport:
     async with rt.db.read() as conn:
         await db_audit.snapshot(conn, is_sqlite=rt.db.is_sqlite)
         return await _audit(conn)
+
+
+@dataclass(frozen=True, slots=True)
+class AuditRun:
+    """A recorded run: what it found, when, by whom, and how long it took."""
+
+    report: AuditReport
+    at: int
+    actor: str
+    took_ms: int
+
+
+async def run_and_record(rt: Runtime, *, by: Actor = SHELL) -> AuditRun:
+    """Run the audit (its own read snapshot), then record what it found."""
+    started = time.perf_counter()
+    report = await audit(rt)
+    took_ms = round((time.perf_counter() - started) * 1000)
+    now = rt.clock.now()
+    async with rt.db.write() as conn:
+        await db_audit.record_run(
+            conn,
+            at=now,
+            actor=by.name,
+            took_ms=took_ms,
+            problems=report.problems,
+            totals=report.totals,
+        )
+    return AuditRun(report, now, by.name, took_ms)
+
+
+async def last_run(rt: Runtime) -> AuditRun | None:
+    async with rt.db.read() as conn:
+        row = await db_audit.last_run(conn)
+    if row is None:
+        return None
+    return AuditRun(AuditReport(row.problems, row.totals), row.at, row.actor, row.took_ms)
