@@ -303,6 +303,7 @@ def test_customers_are_run_from_the_console(hub: Hub) -> None:
 
     changes = browser.get("/admin/changes").text
     assert "activation.refund" in changes and OPERATOR in changes
+    assert "amount=0.50, customer=" in changes  # money as money, not minor units
 
 
 def test_a_provider_is_paid_from_its_page(hub: Hub) -> None:

@@ -12,6 +12,8 @@ from otphub.services import audit as audit_service
 from otphub.services import operator_actions, reports
 
 PAGE = 50
+# The details of a change that are amounts of money (minor units): shown as 12.50.
+MONEY_KEYS = frozenset({"amount", "delta", "price", "payout", "markup_amount", "balance"})
 
 
 @operator_page
@@ -44,7 +46,14 @@ async def changes(visit: Visit) -> Response:
     found = await operator_actions.recent(visit.rt, limit=PAGE + 1, before_id=before, actor=who)
     shown = found[:PAGE]
     older = shown[-1].id if len(found) > PAGE and shown else None
-    return render(visit, "admin/changes.html", changes=shown, older=older, actor=who or "")
+    return render(
+        visit,
+        "admin/changes.html",
+        changes=shown,
+        older=older,
+        actor=who or "",
+        money_keys=MONEY_KEYS,
+    )
 
 
 def routes() -> list[BaseRoute]:
