@@ -443,3 +443,28 @@ def test_the_changes_are_paged_and_filtered_by_who(hub: Hub) -> None:
     assert rest.count('<td class="actor">shell</td>') == 3 and "Older changes" not in rest
     mine = browser.get("/admin/changes", actor=OPERATOR).text
     assert mine.count('<td class="actor">') == 1
+
+
+@pytest.mark.parametrize("cache_seconds", [0, 60])
+def test_a_providers_page_shows_the_stock_the_price_lists_advertise(
+    hub: Hub, cache_seconds: float
+) -> None:
+    """With the stock count cached (the default) or counted at each visit: the provider's
+    enabled offers with free numbers, the biggest first, and nothing of another provider."""
+    hub.rt.settings.stock_cache_seconds = cache_seconds
+    seller = hub.stocked(count=3, price="0.50")
+    hub.offer(seller, service="wa", price="0.70")
+    other = hub.stocked(count=5, service="vk", first_phone=79000000100)
+    browser = operator_browser(hub)
+    page = browser.get(f"/admin/providers/{seller.id}").text
+    table = page[
+        page.index('<table id="stock">') : page.index("</table>", page.index('id="stock"'))
+    ]
+    rows = re.findall(
+        r"<tr><td>(\w+)</td><td>(\d+)</td><td class=\"num\">(\d+)</td>"
+        r"<td class=\"num\">([\d.]+)</td><td>(\w+)</td></tr>",
+        table,
+    )
+    assert sorted(rows) == [("tg", "0", "3", "0.50", "local"), ("wa", "0", "3", "0.70", "local")]
+    assert "vk" not in table
+    assert "<td>vk</td>" in browser.get(f"/admin/providers/{other.id}").text

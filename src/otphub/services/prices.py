@@ -261,6 +261,21 @@ async def stock(
     return await rt.db.read_aside(count)
 
 
+async def stock_of_provider(rt: Runtime, provider_id: int) -> list[StockLine]:
+    """One provider's lines of the stock that the price lists advertise (its enabled
+    offers with free numbers, a remote provider's fresh stock at its offers' prices): from
+    the process's count when there is one (``OTPHUB_STOCK_CACHE_SECONDS``), so that the
+    operator's provider page does not count thousands of offers at every visit."""
+    if rt.settings.stock_cache_seconds > 0:
+        whole = await _whole_stock(rt)
+        return [line for line in whole.lines if line.provider_id == provider_id]
+
+    async def count(conn: Conn) -> Sequence[StockLine]:
+        return await _with_remote(rt, conn)
+
+    return [line for line in await rt.db.read_aside(count) if line.provider_id == provider_id]
+
+
 async def operators(rt: Runtime, *, country: str | None) -> dict[int, list[str]]:
     """getOperators: the named operators of online numbers per country (``BAD_COUNTRY``
     for an unknown one), from the operators' count once there is one."""

@@ -110,18 +110,29 @@ class ProviderStats:
 
 
 async def stats(
-    rt: Runtime, *, provider_id: int, start: str | None = None, end: str | None = None
+    rt: Runtime,
+    *,
+    provider_id: int,
+    start: str | None = None,
+    end: str | None = None,
+    with_stock: bool = True,
 ) -> ProviderStats:
     """Stock now (free local numbers per offer, counted as getPrices counts them, and a
-    remote provider's last polled stock), and the record over the period."""
+    remote provider's last polled stock), and the record over the period. Without
+    ``with_stock`` the stock is left empty (the console's provider page reads it from the
+    price lists' count instead: ``prices.stock_of_provider``)."""
     wanted = period(rt, start=start, end=end)
     async with rt.db.read() as conn:
         account_id = await _account(conn, provider_id)
-        local = [
-            StockEntry(line.service, line.country_id, line.count, line.price, remote=False)
-            for line in await inventory.stock(conn, provider_id=provider_id)
-        ]
-        polled = await provider_accounts.remote_stock_of(conn, provider_id)
+        local = (
+            [
+                StockEntry(line.service, line.country_id, line.count, line.price, remote=False)
+                for line in await inventory.stock(conn, provider_id=provider_id)
+            ]
+            if with_stock
+            else []
+        )
+        polled = await provider_accounts.remote_stock_of(conn, provider_id) if with_stock else []
         # The prices of the remote stock's offers; a local provider has no remote stock,
         # and its thousands of offers need not be read.
         offered = (

@@ -9,10 +9,10 @@ from starlette.routing import BaseRoute, Route
 from otphub.domain import errors
 from otphub.http.console.admin.common import actor, change, path_id
 from otphub.http.console.web import Endpoint, Visit, not_found, operator_page, render
-from otphub.services import operator, provider_accounts, reports, upstream_stock
+from otphub.services import operator, prices, provider_accounts, reports, upstream_stock
 
 # Stock lines shown on a provider's page (the biggest first); the rest are counted.
-MAX_STOCK_LINES = 500
+MAX_STOCK_LINES = 200
 
 
 def health(p: reports.ProviderRow) -> tuple[str, str]:
@@ -38,8 +38,17 @@ async def provider(visit: Visit) -> Response:
         detail = await reports.show_provider(visit.rt, provider_id=provider_id)
     except errors.NotFound:
         return not_found(visit)
-    stats = await provider_accounts.stats(visit.rt, provider_id=provider_id)
-    stock = sorted(stats.stock, key=lambda e: -e.count)
+    stats = await provider_accounts.stats(visit.rt, provider_id=provider_id, with_stock=False)
+    remote = detail.provider.kind != "local"
+    stock = sorted(
+        (
+            provider_accounts.StockEntry(
+                line.service, line.country_id, line.count, line.price, remote
+            )
+            for line in await prices.stock_of_provider(visit.rt, provider_id)
+        ),
+        key=lambda e: -e.count,
+    )
     return render(
         visit,
         "admin/provider.html",
