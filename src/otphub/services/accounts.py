@@ -139,9 +139,12 @@ async def add_customer(
     balance: int = 0,
     dialect: str = dialects.DEFAULT,
     login: tuple[str, str] | None = None,
+    by: Actor | None = SHELL,
 ) -> NewCustomer:
     """A customer with its wallet, its referral code and its first key; ``login``, an email
-    (clean, see domain/logins.py) and a password hash, signs them in to the web console."""
+    (clean, see domain/logins.py) and a password hash, signs them in to the web console.
+    Recorded as ``by``'s change; ``None`` for a customer who signed up themselves (no
+    operator's change). The record says a password was set, never the hash, nor the key."""
     now = rt.clock.now()
     clean, spoken = _name(name), dialects.checked(dialect)
     async with rt.db.write() as conn:
@@ -167,6 +170,20 @@ async def add_customer(
                 conn, customer_id=customer_id, email=login[0], password_hash=login[1]
             )
         first = await _issue_key(rt, conn, kind="customer", owner_id=customer_id)
+        if by is not None:
+            login_detail = {} if login is None else {"email": login[0], "password": "set"}
+            await record(
+                rt,
+                conn,
+                by,
+                "customer.add",
+                f"customer {customer_id}",
+                name=clean,
+                balance=balance,
+                dialect=spoken,
+                **login_detail,
+                key_id=first.id,
+            )
     return NewCustomer(id=customer_id, api_key=first.key)
 
 
@@ -325,10 +342,12 @@ async def add_provider(
     upstream_key: str | None = None,
     markup_bp: int = 0,
     markup_amount: int = 0,
+    by: Actor = SHELL,
 ) -> NewProvider:
     """A provider and its first key. With ``agent_url`` an SMSHub-protocol agent: its key
     is also kept sealed, since OTPHub sends it in every request to the agent. With
-    ``upstream_url`` and ``upstream_key`` an upstream service OTPHub buys from."""
+    ``upstream_url`` and ``upstream_key`` an upstream service OTPHub buys from. Recorded as
+    ``by``'s change: that keys were issued or set, never the keys themselves."""
     clean = _name(name)
     kind, endpoint, secret = remote_terms(
         agent_url=agent_url, upstream_url=upstream_url, upstream_key=upstream_key
@@ -356,6 +375,22 @@ async def add_provider(
             await providers.set_remote(
                 conn, provider_id, sealed_secret=sealing.seal(rt.secret, first.key)
             )
+        terms: dict[str, object] = {}
+        if endpoint is not None:
+            terms["url"] = endpoint
+        if is_upstream:
+            terms.update(upstream_key="set", markup_bp=markup_bp, markup_amount=markup_amount)
+        await record(
+            rt,
+            conn,
+            by,
+            "provider.add",
+            f"provider {provider_id}",
+            name=clean,
+            kind=kind.value,
+            **terms,
+            key_id=first.id,
+        )
     if kind is not ProviderKind.LOCAL:
         rt.remote_supply = True  # this process's purchases may call out from now on
     return NewProvider(id=provider_id, key=first.key)

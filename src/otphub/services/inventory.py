@@ -196,9 +196,10 @@ async def add_numbers(
     country_id: int,
     phones: Sequence[str],
     operator: str | None = None,
+    by: Actor = SHELL,
 ) -> int:
     """Register numbers of a provider; numbers it registered already are left as they are.
-    Returns how many were new."""
+    Returns how many were new. Recorded as ``by``'s change (how many, not which)."""
     _require_catalog(rt, service=None, country_id=country_id)
     normalized = [normalize_phone(p) for p in phones]
     if not normalized:
@@ -213,7 +214,7 @@ async def add_numbers(
     now = rt.clock.now()
     async with rt.db.write() as conn:
         await _require_provider(conn, provider_id)
-        return await offers.add_numbers(
+        added = await offers.add_numbers(
             conn,
             provider_id=provider_id,
             country_id=country_id,
@@ -221,6 +222,18 @@ async def add_numbers(
             phones=normalized,
             now=now,
         )
+        await record(
+            rt,
+            conn,
+            by,
+            "number.add",
+            f"provider {provider_id}",
+            country=country_id,
+            operator=op_name,
+            given=len(normalized),
+            added=added,
+        )
+        return added
 
 
 # How far back a provider's delivery record looks.

@@ -73,8 +73,9 @@ async def sign_up(rt: Runtime, *, name: str, email: str, password: str) -> Signe
         raise errors.SignupClosed("sign-up is closed: ask the operator for an account")
     clean = logins.clean_email(email)
     password_hash = await hash_password(password)
+    # The customer's own doing, not an operator's change: not in the record of changes.
     created = await accounts.add_customer(
-        rt, name=name.strip() or clean, login=(clean, password_hash)
+        rt, name=name.strip() or clean, login=(clean, password_hash), by=None
     )
     subject = Subject("customer", created.id, clean)
     return SignedUp(created.id, created.api_key, await _open_session(rt, subject))

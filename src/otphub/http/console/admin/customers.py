@@ -1,34 +1,87 @@
-"""``/admin/customers``: finding customers; one customer's balance, top-up and adjustment,
+"""``/admin/customers``: finding customers and adding one (with its first API key, shown
+once, and an optional console login); one customer's balance, top-up and adjustment,
 limits, ban, and recent activations with their refund. Money and limits go through the
-same services as the shell's commands (accounts, operator, disputes)."""
+same services as the shell's commands (accounts, logins, operator, disputes)."""
 
 from __future__ import annotations
 
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from otphub.domain import errors
+from otphub.domain import dialects, errors, logins
 from otphub.domain.activation import State
 from otphub.http.console.admin.common import actor, change, optional_int, path_id, query
 from otphub.http.console.web import Visit, not_found, operator_page, render
 from otphub.services import accounts, disputes, operator, reports
+from otphub.services import logins as login_service
 
 PAGE = 100
 RECENT = 50
 
 
-@operator_page
-async def customers(visit: Visit) -> Response:
+# The new-customer form's fields shown again after a refusal: never the password.
+KEPT_FIELDS = ("name", "balance", "dialect", "email")
+
+
+async def _customers_page(
+    visit: Visit,
+    *,
+    created: accounts.NewCustomer | None = None,
+    email: str | None = None,
+    error: str | None = None,
+    status_code: int = 200,
+) -> Response:
     search = query(visit, "q")
     found = await reports.list_customers(visit.rt, search=search or None, limit=PAGE + 1)
     return render(
         visit,
         "admin/customers.html",
+        status_code=status_code,
         customers=found[:PAGE],
         more=len(found) > PAGE,
         q=search,
         now=visit.rt.clock.now(),
+        dialects=dialects.ALL,
+        default_dialect=dialects.DEFAULT,
+        min_password=logins.MIN_PASSWORD,
+        created=created,
+        email=email,
+        error=error,
+        form={name: visit.field(name) for name in KEPT_FIELDS} if error else {},
     )
+
+
+@operator_page
+async def customers(visit: Visit) -> Response:
+    """The list; its POST is the new-customer form, answered on this page (never by a
+    redirect): the first API key exists in clear only in this answer."""
+    if visit.request.method == "GET":
+        return await _customers_page(visit)
+    try:
+        created, email = await _add_customer(visit)
+    except (errors.InvalidInput, errors.NotFound) as refusal:
+        return await _customers_page(visit, error=f"Not done: {refusal}", status_code=400)
+    return await _customers_page(visit, created=created, email=email)
+
+
+async def _add_customer(visit: Visit) -> tuple[accounts.NewCustomer, str | None]:
+    """`otphub customer add` from a form: a name, an opening balance, a dialect and, with an
+    email and a password together, a console login. Returns the customer and its email."""
+    rt = visit.rt
+    balance = visit.field("balance").strip()
+    opening = rt.money.parse(balance, allow_zero=True) if balance else 0
+    spoken = dialects.checked(visit.field("dialect").strip() or dialects.DEFAULT)
+    email, password = visit.field("email").strip(), visit.field("password")
+    login = None
+    if email or password:
+        if not (email and password):
+            raise errors.InvalidInput("a console login needs both an email and a password")
+        clean = logins.clean_email(email)
+        login = (clean, await login_service.hash_password(password))
+    created = await accounts.add_customer(
+        rt, name=visit.field("name"), balance=opening, dialect=spoken, login=login, by=actor(visit)
+    )
+    return created, None if login is None else login[0]
 
 
 @operator_page
@@ -169,7 +222,7 @@ async def refund(visit: Visit) -> Response:
 def routes() -> list[BaseRoute]:
     one = "/admin/customers/{id:int}"
     return [
-        Route("/admin/customers", customers, methods=["GET"]),
+        Route("/admin/customers", customers, methods=["GET", "POST"]),
         Route(one, customer, methods=["GET"]),
         Route(one + "/topup", top_up, methods=["POST"]),
         Route(one + "/adjust", adjust, methods=["POST"]),

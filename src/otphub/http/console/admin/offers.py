@@ -1,5 +1,6 @@
-"""``/admin/offers``: offers and prices. Each offer's price (and payout) is edited in its
-row; a bulk form changes every offer of a service or of a country at once. The rules
+"""``/admin/offers``: offers and prices. A form adds an offer (or changes the one of the same
+provider, service and country, as `otphub offer set`); each offer's price (and payout) is
+edited in its row; a bulk form changes every offer of a service or of a country at once. The rules
 (positive price, payout within it) are inventory's: these pages only read the forms."""
 
 from __future__ import annotations
@@ -82,6 +83,41 @@ async def save(visit: Visit) -> Response:
     return await change(visit, back, do)
 
 
+@operator_page
+async def new_offer(visit: Visit) -> Response:
+    """`otphub offer set` from a form: without a payout, a new offer pays the provider the
+    whole price. Done, the list shows that provider's offers."""
+    provider_text = visit.field("provider").strip()
+    shown = provider_text.isascii() and provider_text.isdigit() and len(provider_text) <= 18
+    back = f"/admin/offers?provider={provider_text}" if shown else "/admin/offers"
+
+    async def do() -> str:
+        rt = visit.rt
+        provider_id = optional_int(provider_text, what="the provider")
+        country_id = optional_int(visit.field("country"), what="the country")
+        service = visit.field("service").strip()
+        if provider_id is None or country_id is None or not service:
+            raise errors.InvalidInput("give the provider, the service and the country")
+        payout_text = visit.field("payout").strip()
+        offer_id = await inventory.set_offer(
+            rt,
+            provider_id=provider_id,
+            service=service,
+            country_id=country_id,
+            price=rt.money.parse(visit.field("price").strip()),
+            payout=rt.money.parse(payout_text, allow_zero=True) if payout_text else None,
+            by=actor(visit),
+        )
+        now = await reports.show_offer(rt, offer_id=offer_id)
+        return (
+            f"Offer {offer_id} ({now.service}, country {now.country_id}, provider "
+            f"{now.provider_id}): price {rt.money.format(now.price)}, "
+            f"payout {rt.money.format(now.payout)}."
+        )
+
+    return await change(visit, back, do, failed_back=back_to(visit, "/admin/offers"))
+
+
 def _switch(enabled: bool) -> Endpoint:
     @operator_page
     async def endpoint(visit: Visit) -> Response:
@@ -138,6 +174,7 @@ def routes() -> list[BaseRoute]:
     return [
         Route("/admin/offers", offers, methods=["GET"]),
         Route("/admin/offers/bulk", bulk, methods=["POST"]),
+        Route("/admin/offers/new", new_offer, methods=["POST"]),
         Route("/admin/offers/{id:int}", save, methods=["POST"]),
         Route("/admin/offers/{id:int}/enable", _switch(True), methods=["POST"]),
         Route("/admin/offers/{id:int}/disable", _switch(False), methods=["POST"]),
