@@ -5,6 +5,7 @@ to sign in, and a POST without the CSRF token is refused."""
 
 from __future__ import annotations
 
+import html
 import re
 from typing import Any
 
@@ -348,19 +349,29 @@ def test_a_customer_never_sees_admin_pages(hub: Hub) -> None:
             hub.rt, customer_id=customer_id, email="ann@example.com", password=PASSWORD
         )
     )
+    before = hub.call(operator_actions.recent(hub.rt))  # the shell's customer.add
     browser = Browser(hub)
     browser.sign_in("ann@example.com")
     token = browser.csrf("/signup")  # a form the customer may see: a valid token of theirs
     for path in [*PAGES, f"/admin/customers/{customer_id}", "/admin/providers/1"]:
         assert browser.get(path).status_code == 404, path
-    for path in (f"/admin/customers/{customer_id}/topup", "/admin/offers/bulk"):
-        response = browser.http.post(path, data={"csrf": token, "amount": "100.00"})
+    for path in (
+        f"/admin/customers/{customer_id}/topup",
+        "/admin/offers/bulk",
+        "/admin/offers/new",
+        "/admin/customers",
+        "/admin/providers",
+        "/admin/providers/1/numbers",
+    ):
+        form = {"csrf": token, "amount": "100.00", "name": "mine", "kind": "local"}
+        response = browser.http.post(path, data=form)
         assert response.status_code == 404, path
-    assert hub.call(operator_actions.recent(hub.rt)) == []
+    assert hub.call(operator_actions.recent(hub.rt)) == before
 
 
 def test_strangers_are_sent_to_sign_in_and_forms_need_the_token(hub: Hub) -> None:
     customer_id, _key = hub.customer_id(balance="0.00")
+    before = hub.call(operator_actions.recent(hub.rt))  # the shell's customer.add
     stranger = Browser(hub)
     for path in PAGES:
         response = stranger.get(path)
@@ -373,7 +384,7 @@ def test_strangers_are_sent_to_sign_in_and_forms_need_the_token(hub: Hub) -> Non
     response = browser.http.post(here + "/topup", data={"amount": "5.00", "csrf": "forged"})
     assert response.status_code == 403
     assert hub.call(reports.show_customer(hub.rt, customer_id=customer_id)).customer.balance == 0
-    assert hub.call(operator_actions.recent(hub.rt)) == []
+    assert hub.call(operator_actions.recent(hub.rt)) == before
 
 
 @pytest.mark.parametrize(
@@ -440,7 +451,8 @@ def test_the_changes_are_paged_and_filtered_by_who(hub: Hub) -> None:
     older = re.search(r'href="(/admin/changes\?before=\d+)"', first)
     assert older
     rest = browser.get(older.group(1)).text
-    assert rest.count('<td class="actor">shell</td>') == 3 and "Older changes" not in rest
+    # The shell's: the 3 oldest top-ups and, before them, the customer.add.
+    assert rest.count('<td class="actor">shell</td>') == 3 + 1 and "Older changes" not in rest
     mine = browser.get("/admin/changes", actor=OPERATOR).text
     assert mine.count('<td class="actor">') == 1
 
@@ -468,3 +480,359 @@ def test_a_providers_page_shows_the_stock_the_price_lists_advertise(
     assert sorted(rows) == [("tg", "0", "3", "0.50", "local"), ("wa", "0", "3", "0.70", "local")]
     assert "vk" not in table
     assert "<td>vk</td>" in browser.get(f"/admin/providers/{other.id}").text
+
+
+# ------------------------------------------------------------------ creating from the console
+
+NEW_KEY = re.compile(r'<code id="new-key">([^<]+)</code>')
+ALERT = re.compile(r'<p class="error" role="alert">([^<]*)</p>')
+
+
+def shown_once(response: httpx.Response) -> str:
+    """The key on the answer to a creating form (rendered, not redirected), with its copy
+    button."""
+    assert response.status_code == 200, response.text
+    found = NEW_KEY.search(response.text)
+    assert found, response.text
+    assert '<button type="button" class="copy" data-copy="#new-key">' in response.text
+    return found.group(1)
+
+
+def refused_on_page(response: httpx.Response) -> str:
+    """The form's page again, status 400, saying why in an alert."""
+    assert response.status_code == 400, response.text
+    found = ALERT.search(response.text)
+    assert found and found.group(1).startswith("Not done:"), response.text
+    assert "new-key" not in response.text
+    return html.unescape(found.group(1))
+
+
+def changes_count(hub: Hub) -> int:
+    return len(hub.call(operator_actions.recent(hub.rt, limit=200)))
+
+
+def provider_ids(hub: Hub) -> set[int]:
+    return {p.id for p in hub.call(reports.list_providers(hub.rt))}
+
+
+def offers_of(hub: Hub, provider_id: int) -> list[reports.OfferRow]:
+    return hub.call(
+        reports.list_offers(
+            hub.rt, provider_id=provider_id, service=None, country_id=None, enabled=None, limit=50
+        )
+    )
+
+
+def test_a_local_provider_is_set_up_from_the_console_and_sells(hub: Hub) -> None:
+    """New provider (its key shown once), its offer, its numbers: all from forms; a customer
+    buys one of the numbers and the provider's key pushes the SMS."""
+    _customer_id, customer_key = hub.customer_id()
+    browser = operator_browser(hub)
+    assert 'id="add-provider"' in browser.get("/admin/providers").text
+
+    answer = browser.post(
+        "/admin/providers", {"name": "SIM bank 1", "kind": "local"}, page="/admin/providers"
+    )
+    key = shown_once(answer)
+    (provider_id,) = provider_ids(hub)
+    assert f'href="/admin/providers/{provider_id}"' in answer.text
+    assert key not in browser.get("/admin/providers").text  # once
+    change = last_change(hub)
+    assert (change.actor, change.action, change.subject) == (
+        OPERATOR,
+        "provider.add",
+        f"provider {provider_id}",
+    )
+    assert change.detail["name"] == "SIM bank 1" and change.detail["kind"] == "local"
+    assert key not in str(change.detail)
+
+    said = browser.flash(
+        browser.post(
+            "/admin/offers/new",
+            {"provider": str(provider_id), "service": "tg", "country": "0", "price": "0.50"},
+            page="/admin/offers",
+        )
+    )
+    (offer,) = offers_of(hub, provider_id)
+    assert (
+        said
+        == f"Offer {offer.id} (tg, country 0, provider {provider_id}): price 0.50, payout 0.50."
+    )
+    assert (offer.price, offer.payout) == (50, 50)  # no payout given: the whole price
+    change = last_change(hub)
+    assert (change.actor, change.action) == (OPERATOR, "offer.set")
+
+    here = f"/admin/providers/{provider_id}"
+    page = browser.get(here).text
+    assert 'id="add-numbers"' in page and '<label for="numbers-phones">' in page
+    phones = "79000000001\r\n+7 900 000-00-02\r\n\r\n"
+    said = browser.flash(
+        browser.post(
+            here + "/numbers", {"phones": phones, "country": "0", "operator": "mts"}, page=here
+        )
+    )
+    assert said == "2 number(s) added (0 known already)."
+    change = last_change(hub)
+    assert (change.actor, change.action, change.subject, change.detail) == (
+        OPERATOR,
+        "number.add",
+        f"provider {provider_id}",
+        {"country": 0, "operator": "mts", "given": 2, "added": 2},
+    )
+    said = browser.flash(
+        browser.post(
+            here + "/numbers", {"phones": "79000000002\n79000000003", "country": "0"}, page=here
+        )
+    )
+    assert said == "1 number(s) added (1 known already)."
+
+    activation_id, phone = hub.buy(customer_key, operator="mts")
+    assert phone in ("79000000001", "79000000002")
+    pushed = hub.push_sms(Seller(provider_id, key), phone, "Your code: 55123")
+    assert pushed.status_code == 200, pushed.text
+    assert hub.say(customer_key, "getStatus", id=activation_id) == "STATUS_OK:55123"
+
+
+def test_agent_and_upstream_providers_are_added_without_recording_secrets(hub: Hub) -> None:
+    browser = operator_browser(hub)
+    answer = browser.post(
+        "/admin/providers",
+        {"name": "Agent A", "kind": "agent", "url": "https://agent.example.com/api"},
+        page="/admin/providers",
+    )
+    agent_key = shown_once(answer)
+    (agent_id,) = provider_ids(hub)
+    agent = hub.call(reports.show_provider(hub.rt, provider_id=agent_id)).provider
+    assert (agent.kind, agent.endpoint_url) == ("agent", "https://agent.example.com/api")
+    change = last_change(hub)
+    assert (change.actor, change.action, change.detail) == (
+        OPERATOR,
+        "provider.add",
+        {
+            "name": "Agent A",
+            "kind": "agent",
+            "url": "https://agent.example.com/api",
+            "key_id": change.detail["key_id"],
+        },
+    )
+    assert agent_key not in str(change.detail)
+    # The agent's key is OTPHub's: it authenticates the agent's pushes.
+    assert hub.call(accounts.authenticate_provider(hub.rt, agent_key)).id == agent_id
+
+    upstream_secret = "upstream-secret-4711"
+    answer = browser.post(
+        "/admin/providers",
+        {
+            "name": "Upstream U",
+            "kind": "upstream",
+            "url": "https://upstream.example.com/stubs/handler_api.php",
+            "upstream_key": upstream_secret,
+            "markup_percent": "20",
+            "markup": "0.05",
+        },
+        page="/admin/providers",
+    )
+    shown_once(answer)
+    assert upstream_secret not in answer.text
+    (upstream_id,) = provider_ids(hub) - {agent_id}
+    change = last_change(hub)
+    assert change.subject == f"provider {upstream_id}"
+    assert change.detail["upstream_key"] == "set"
+    assert (change.detail["markup_bp"], change.detail["markup_amount"]) == (2000, 5)
+    assert upstream_secret not in str(change.detail)
+    changes = browser.get("/admin/changes").text
+    assert "markup_bp=20%" in changes and upstream_secret not in changes
+
+
+@pytest.mark.parametrize(
+    ("form", "why"),
+    [
+        ({"name": "A", "kind": "agent", "url": "ftp://agent.example.com"}, "the agent's URL must"),
+        ({"name": "A", "kind": "agent", "url": ""}, "the agent's URL must"),
+        (
+            {"name": "U", "kind": "upstream", "url": "https://u.example.com/h", "upstream_key": ""},
+            "needs OTPHub's API key",
+        ),
+        (
+            {"name": "U", "kind": "upstream", "url": "not a url", "upstream_key": "k"},
+            "the upstream's handler URL must",
+        ),
+        ({"name": "L", "kind": "local", "markup_percent": "10"}, "for an upstream only"),
+        ({"name": "L", "kind": "local", "url": "https://x.example.com"}, "has no URL"),
+        ({"name": "L", "kind": "sideways"}, "choose the provider's kind"),
+        ({"name": " ", "kind": "local"}, "1 to 128 characters"),
+        ({"name": "Taken", "kind": "local"}, "exists already"),
+        (
+            {
+                "name": "U",
+                "kind": "upstream",
+                "url": "https://u.example.com/h",
+                "upstream_key": "secret-k",
+                "markup_percent": "ten",
+            },
+            "a markup percent is a number",
+        ),
+        (
+            {
+                "name": "U",
+                "kind": "upstream",
+                "url": "https://u.example.com/h",
+                "upstream_key": "secret-k",
+                "markup": "-1",
+            },
+            "amount must be >= 0",
+        ),
+    ],
+)
+def test_a_refused_provider_is_explained_and_changes_nothing(
+    hub: Hub, form: dict[str, str], why: str
+) -> None:
+    hub.provider("Taken")
+    browser = operator_browser(hub)
+    before = (provider_ids(hub), changes_count(hub))
+    said = refused_on_page(browser.post("/admin/providers", form, page="/admin/providers"))
+    assert why in said, said
+    assert (provider_ids(hub), changes_count(hub)) == before
+    # The form comes back filled in, except for a secret.
+    page = browser.post("/admin/providers", form, page="/admin/providers").text
+    if form["name"].strip():
+        assert f'value="{form["name"]}"' in page
+    assert "secret-k" not in page
+
+
+def test_refused_offers_and_numbers_change_nothing(hub: Hub) -> None:
+    seller = hub.provider("Local L")
+    agent = hub.call(
+        accounts.add_provider(hub.rt, name="Agent B", agent_url="https://agent.example.com/b")
+    )
+    browser = operator_browser(hub)
+    before = changes_count(hub)
+    good = {"provider": str(seller.id), "service": "tg", "country": "0", "price": "0.50"}
+    for wrong, why in [
+        ({"service": "zz-unknown"}, "unknown service code 'zz-unknown'"),
+        ({"provider": "999999"}, "no provider with id 999999"),
+        ({"provider": "x"}, "the provider must be a whole number"),
+        ({"country": "99999"}, "unknown country id 99999"),
+        ({"price": "abc"}, "not an amount"),
+        ({"price": "0"}, "amount must be > 0"),
+        ({"payout": "0.60"}, "the payout must be between 0 and the price"),
+        ({"service": ""}, "give the provider, the service and the country"),
+    ]:
+        said = html.unescape(
+            browser.flash(
+                browser.post("/admin/offers/new", {**good, **wrong}, page="/admin/offers")
+            )
+        )
+        assert said.startswith("Not done:") and why in said, (wrong, said)
+    assert offers_of(hub, seller.id) == []
+
+    here = f"/admin/providers/{seller.id}"
+    for wrong, why in [
+        ({"phones": "hello"}, "malformed phone number"),
+        ({"phones": "15550001111"}, "does not start with the country code"),
+        ({"phones": " \n "}, "no phone numbers given"),
+        ({"country": ""}, "choose the numbers' country"),
+        ({"operator": "Not An Operator!"}, "malformed operator name"),
+    ]:
+        form = {"phones": "79000000001", "country": "0", **wrong}
+        said = html.unescape(browser.flash(browser.post(here + "/numbers", form, page=here)))
+        assert said.startswith("Not done:") and why in said, (wrong, said)
+    assert hub.call(reports.show_provider(hub.rt, provider_id=seller.id)).provider.numbers == 0
+
+    # An agent announces its own numbers: no form on its page, and the POST is refused.
+    there = f"/admin/providers/{agent.id}"
+    assert 'id="add-numbers"' not in browser.get(there).text
+    said = browser.flash(
+        browser.post(there + "/numbers", {"phones": "79000000001", "country": "0"}, page=there)
+    )
+    assert said == (
+        f"Not done: provider {agent.id} is an agent: it announces its own numbers; numbers "
+        "are added to a local provider only"
+    )
+    assert hub.call(reports.show_provider(hub.rt, provider_id=agent.id)).provider.numbers == 0
+    assert changes_count(hub) == before
+
+
+def test_a_customer_is_created_with_a_console_login(hub: Hub) -> None:
+    browser = operator_browser(hub)
+    assert 'id="add-customer"' in browser.get("/admin/customers").text
+    form = {
+        "name": "Alice",
+        "balance": "12.50",
+        "dialect": "sms-activate",
+        "email": "Alice@Example.com",
+        "password": PASSWORD,
+    }
+    answer = browser.post("/admin/customers", form, page="/admin/customers")
+    key = shown_once(answer)
+    assert "alice@example.com" in answer.text and PASSWORD not in answer.text
+    assert hub.say(key, "getBalance") == "ACCESS_BALANCE:12.50"
+    (customer,) = hub.call(reports.list_customers(hub.rt, search="alice", limit=5))
+    assert f'href="/admin/customers/{customer.id}"' in answer.text
+    change = last_change(hub)
+    assert (change.actor, change.action, change.subject, change.detail) == (
+        OPERATOR,
+        "customer.add",
+        f"customer {customer.id}",
+        {
+            "name": "Alice",
+            "balance": 1250,
+            "dialect": "sms-activate",
+            "email": "alice@example.com",
+            "password": "set",
+            "key_id": change.detail["key_id"],
+        },
+    )
+    assert key not in str(change.detail) and PASSWORD not in str(change.detail)
+    assert "argon2" not in str(change.detail)
+    # The new customer signs in to the console with that email.
+    visitor = Browser(hub)
+    visitor.sign_in("alice@example.com")
+    assert '<span id="balance">12.50</span>' in visitor.get("/").text
+
+    # Without a login, the defaults: no balance, sms-activate; another dialect if chosen.
+    answer = browser.post(
+        "/admin/customers", {"name": "Bob", "dialect": "grizzly"}, page="/admin/customers"
+    )
+    bob_key = shown_once(answer)
+    (bob,) = hub.call(reports.list_customers(hub.rt, search="bob", limit=5))
+    assert (bob.balance, bob.dialect) == (0, "grizzly")
+    assert hub.call(accounts.authenticate_customer(hub.rt, bob_key)).id == bob.id
+    assert "email" not in last_change(hub).detail
+
+
+@pytest.mark.parametrize(
+    ("form", "why"),
+    [
+        ({"email": "taken@example.com", "password": PASSWORD}, "already used by another account"),
+        ({"email": OPERATOR, "password": PASSWORD}, "already used by another account"),
+        ({"email": "new@example.com"}, "needs both an email and a password"),
+        ({"password": PASSWORD}, "needs both an email and a password"),
+        ({"email": "new@example.com", "password": "short"}, "at least 10 characters"),
+        ({"email": "not-an-email", "password": PASSWORD}, "not an email address"),
+        ({"balance": "-5"}, "amount must be >= 0"),
+        ({"balance": "abc"}, "not an amount"),
+        ({"dialect": "klingon"}, "unknown dialect"),
+        ({"name": ""}, "1 to 128 characters"),
+    ],
+)
+def test_a_refused_customer_is_explained_and_changes_nothing(
+    hub: Hub, form: dict[str, str], why: str
+) -> None:
+    taken, _key = hub.customer_id(name="Taken")
+    hub.call(
+        login_service.set_customer_login(
+            hub.rt, customer_id=taken, email="taken@example.com", password=PASSWORD
+        )
+    )
+    browser = operator_browser(hub)
+
+    def customers() -> list[int]:
+        return [c.id for c in hub.call(reports.list_customers(hub.rt, search=None, limit=50))]
+
+    before = (customers(), changes_count(hub))
+    answer = browser.post("/admin/customers", {"name": "Carol", **form}, page="/admin/customers")
+    said = refused_on_page(answer)
+    assert why in said, said
+    assert PASSWORD not in answer.text
+    assert (customers(), changes_count(hub)) == before
