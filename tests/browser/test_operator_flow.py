@@ -3,10 +3,20 @@ customer's picker shows and what the next purchase costs; every change is on rec
 
 from __future__ import annotations
 
+import re
+
 from playwright.sync_api import expect
 
 from tests.browser.conftest import OpenPage
-from tests.browser.people import buy, customer_with_login, new_email, operator, sign_in, top_up
+from tests.browser.people import (
+    PASSWORD,
+    buy,
+    customer_with_login,
+    new_email,
+    operator,
+    sign_in,
+    top_up,
+)
 from tests.support import Hub
 
 
@@ -84,3 +94,28 @@ def test_the_operator_pages_open(hub: Hub, open_page: OpenPage) -> None:
             "link", name=link, exact=True
         ).click()
         expect(boss.get_by_role("heading", level=1)).to_have_text(heading)
+
+
+def test_an_operator_adds_a_customer_who_signs_in(hub: Hub, open_page: OpenPage) -> None:
+    """The new-customer form, by its labels: the key is shown once with its copy button, and
+    the customer signs in with the email and password chosen there."""
+    boss = open_page()
+    sign_in(boss, operator(hub))
+    boss.goto("/admin/customers")
+    email = new_email()
+    form = boss.locator("#add-customer")
+    form.get_by_label("Name", exact=True).fill("Dora")
+    form.get_by_label("Opening balance").fill("4.00")
+    form.get_by_label("Email", exact=True).fill(email)
+    form.get_by_label("Password").fill(PASSWORD)
+    form.get_by_role("button", name="Add the customer").click()
+    expect(boss.locator("#new-key")).to_have_text(re.compile(r"^\S{20,}$"))
+    expect(boss.get_by_role("button", name="Copy")).to_be_visible()
+    key = boss.locator("#new-key").inner_text()
+    assert hub.say(key, "getBalance") == "ACCESS_BALANCE:4.00"
+    boss.goto("/admin/customers")
+    expect(boss.locator("#new-key")).to_have_count(0)
+
+    dora = open_page()
+    sign_in(dora, email)
+    expect(dora.locator("#balance")).to_have_text("4.00")
