@@ -19,6 +19,12 @@ import pytest
 from otphub.logs import configure_logging
 from tests import support
 
+# Every otphub process a test starts (they inherit this environment) opens at most
+# 3 x 4 + 4 + 1 = 17 PostgreSQL connections instead of 41: two nodes of one test, a
+# long-lived upstream OTPHub and the other worker's tests then fit in PostgreSQL's default
+# max_connections of 100 (CI's), which two nodes at 41 each once overran.
+os.environ.setdefault("OTPHUB_DATABASE_POOL_SIZE", "4")
+
 BACKENDS = ("sqlite", "postgresql")
 _pg_state: dict[str, object] = {}
 
@@ -108,7 +114,7 @@ def hub(
 @pytest.fixture
 def server_processes_turn(backend: str) -> Iterator[None]:
     """Tests that start ``otphub serve`` processes on PostgreSQL take turns across pytest's
-    workers: each process may open 41 connections (its pools and its LISTEN connection),
+    workers: each process may open 17 connections (OTPHUB_DATABASE_POOL_SIZE=4, set above),
     and a PostgreSQL with default settings allows 100 in all (CI's does)."""
     if backend != "postgresql":
         yield

@@ -38,6 +38,10 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="OTPHUB_", env_file=".env", extra="ignore")
 
     database_url: str = DEFAULT_DATABASE_URL
+    # PostgreSQL connections per server process: up to 3x this for transactions, this many
+    # for the hot reads, and one that LISTENs (10: at most 41). Lower it to fit a fleet, or
+    # tests that run several processes, into the server's max_connections.
+    database_pool_size: int = Field(default=10, ge=1, le=1000)
     currency: str = "USD"
     activation_ttl: int = Field(default=1200, ge=1)
     early_cancel: int = Field(default=120, ge=0)

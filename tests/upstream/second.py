@@ -77,6 +77,7 @@ class SecondOtphub:
             OTPHUB_RATE_LIMIT="0",
             OTPHUB_STOCK_CACHE_SECONDS="0",
             OTPHUB_LOG_LEVEL="warning",
+            OTPHUB_DATABASE_POOL_SIZE=os.environ.get("OTPHUB_DATABASE_POOL_SIZE", "4"),
         )
         self.log_path = self.workdir / "upstream.log"
         with self.log_path.open("wb") as log:

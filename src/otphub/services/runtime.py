@@ -92,7 +92,11 @@ def build_runtime(settings: Settings, *, clock: Clock | None = None) -> Runtime:
     if path is not None:
         path.parent.mkdir(parents=True, exist_ok=True)
         create_private_file(path)
-    db = open_database(settings.database_url, sqlite_synchronous=settings.sqlite_synchronous)
+    db = open_database(
+        settings.database_url,
+        sqlite_synchronous=settings.sqlite_synchronous,
+        pool_size=settings.database_pool_size,
+    )
     return Runtime(db=db, settings=settings, clock=clock or SystemClock(), secret=secret)
 
 
