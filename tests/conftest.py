@@ -15,8 +15,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from argon2 import PasswordHasher
 
 from otphub.logs import configure_logging
+from otphub.services import logins as login_service
 from tests import support
 
 # Every otphub process a test starts (they inherit this environment) opens at most
@@ -24,6 +26,15 @@ from tests import support
 # long-lived upstream OTPHub and the other worker's tests then fit in PostgreSQL's default
 # max_connections of 100 (CI's), which two nodes at 41 each once overran.
 os.environ.setdefault("OTPHUB_DATABASE_POOL_SIZE", "4")
+
+# argon2id at its production cost (64 MiB, 3 passes: about 150 ms a hash on a 2-core
+# machine) at every in-process sign-up and sign-in doubled the console tests' time. In this
+# process it is still argon2id, at 8 MiB and 1 pass; every otphub process the tests start
+# (the demo, the servers of the browser's demo flow, the benchmark) hashes at full cost, and
+# tests/unit/test_logins.py checks that the server's own hasher keeps argon2's defaults.
+PRODUCTION_HASHER = login_service._HASHER
+login_service._HASHER = PasswordHasher(time_cost=1, memory_cost=8 * 1024, parallelism=1)
+login_service._DUMMY_HASH = login_service._HASHER.hash("not a password of anyone")
 
 BACKENDS = ("sqlite", "postgresql")
 _pg_state: dict[str, object] = {}

@@ -178,3 +178,16 @@ def test_a_truncated_or_altered_csrf_token_is_refused() -> None:
     altered = token[:-1] + ("0" if token[-1] != "0" else "1")
     assert not logins.csrf_valid(SECRET, binding, altered)
     assert not logins.csrf_valid(SECRET, binding, token.upper() if token.upper() != token else "")
+
+
+def test_the_servers_hasher_is_argon2id_at_argon2s_default_cost() -> None:
+    """The suite hashes cheaply in its own process (tests/conftest.py); the server keeps
+    argon2-cffi's defaults (RFC 9106's second recommendation: 64 MiB, 3 passes, 4 lanes)."""
+    from argon2 import Type
+
+    from tests.conftest import PRODUCTION_HASHER
+
+    assert PRODUCTION_HASHER.type is Type.ID
+    assert (PRODUCTION_HASHER.memory_cost, PRODUCTION_HASHER.time_cost) == (65536, 3)
+    assert PRODUCTION_HASHER.parallelism == 4
+    assert PRODUCTION_HASHER.hash("x" * 12).startswith("$argon2id$v=19$m=65536,t=3,p=4$")
