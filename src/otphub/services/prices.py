@@ -152,17 +152,24 @@ async def _with_remote(
     service: str | None = None,
     country_id: int | None = None,
     wanted: inventory.NumberFilter = inventory.ANY_NUMBER,
+    provider_id: int | None = None,
 ) -> Sequence[StockLine]:
     """The local stock and the remote providers' (issue 9): one more statement per
-    count, none per request."""
-    local = await inventory.stock(conn, service=service, country_id=country_id, wanted=wanted)
-    remote = await remote_stock.lines(
-        conn,
-        fresh=_fresh_since(rt),
-        service=service,
-        country_id=country_id,
-        operators=wanted.operators,
+    count, none per request; of one provider only with ``provider_id``."""
+    local = await inventory.stock(
+        conn, service=service, country_id=country_id, wanted=wanted, provider_id=provider_id
     )
+    remote = [
+        line
+        for line in await remote_stock.lines(
+            conn,
+            fresh=_fresh_since(rt),
+            service=service,
+            country_id=country_id,
+            operators=wanted.operators,
+        )
+        if provider_id is None or line.provider_id == provider_id
+    ]
     if not remote:
         return local
     return sorted([*local, *remote], key=lambda line: (line.country_id, line.service, line.price))
@@ -271,9 +278,9 @@ async def stock_of_provider(rt: Runtime, provider_id: int) -> list[StockLine]:
         return [line for line in whole.lines if line.provider_id == provider_id]
 
     async def count(conn: Conn) -> Sequence[StockLine]:
-        return await _with_remote(rt, conn)
+        return await _with_remote(rt, conn, provider_id=provider_id)
 
-    return [line for line in await rt.db.read_aside(count) if line.provider_id == provider_id]
+    return list(await rt.db.read_aside(count))
 
 
 async def operators(rt: Runtime, *, country: str | None) -> dict[int, list[str]]:
